@@ -1,0 +1,366 @@
+{{/* Chart name, truncated to the 63 characters of a DNS label. */}}
+{{- define "shipshape.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Resource name prefix: <release>-<chart>, or the release name when it already contains the chart name. */}}
+{{- define "shipshape.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "shipshape.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Selector labels (immutable: never add to these). */}}
+{{- define "shipshape.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "shipshape.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* Standard labels of every object. */}}
+{{- define "shipshape.labels" -}}
+helm.sh/chart: {{ include "shipshape.chart" . }}
+{{ include "shipshape.selectorLabels" . }}
+app.kubernetes.io/version: {{ include "shipshape.imageTag" . | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: shipshape
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* metadata.annotations (at indent 2) of every object, plus the given extra dict ("extra"). Renders nothing when empty. */}}
+{{- define "shipshape.annotations" -}}
+{{- $all := merge (dict) (.extra | default dict) (.ctx.Values.commonAnnotations | default dict) -}}
+{{- with $all }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+{{- end }}
+{{- end -}}
+
+{{- define "shipshape.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "shipshape.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "shipshape.imageTag" -}}
+{{- default .Chart.AppVersion .Values.image.tag -}}
+{{- end -}}
+
+{{- define "shipshape.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (include "shipshape.imageTag" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "shipshape.postgresql.image" -}}
+{{- $img := .Values.postgresql.image -}}
+{{- if $img.digest -}}
+{{- printf "%s@%s" $img.repository $img.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $img.repository $img.tag -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "shipshape.postgresql.fullname" -}}
+{{- printf "%s-postgresql" (include "shipshape.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Name of the Secret holding the app's secret values. */}}
+{{- define "shipshape.secretName" -}}
+{{- default (include "shipshape.fullname" .) .Values.secrets.existingSecret -}}
+{{- end -}}
+
+{{/*
+The migration Job runs as a pre-install/pre-upgrade hook when the database is external: at that
+moment the release's own objects do not exist yet, so it reads its secrets from an existing Secret
+or from a hook copy (Secret or ExternalSecret) named <fullname>-migrate. With the in-chart dev
+PostgreSQL it is an ordinary release object (the database must exist first) and uses the app Secret.
+*/}}
+{{- define "shipshape.migration.isHook" -}}
+{{- if not .Values.postgresql.enabled -}}true{{- end -}}
+{{- end -}}
+
+{{- define "shipshape.migration.secretName" -}}
+{{- if or .Values.secrets.existingSecret (not (include "shipshape.migration.isHook" .)) -}}
+{{- include "shipshape.secretName" . -}}
+{{- else -}}
+{{- printf "%s-migrate" (include "shipshape.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Database URL without password (the password comes from the Secret as SHIPSHAPE_DATABASE_PASSWORD). */}}
+{{- define "shipshape.databaseUrl" -}}
+{{- if .Values.postgresql.enabled -}}
+{{- $a := .Values.postgresql.auth -}}
+{{- printf "postgresql://%s@%s:5432/%s" $a.username (include "shipshape.postgresql.fullname" .) $a.database -}}
+{{- else -}}
+{{- $d := .Values.externalDatabase -}}
+{{- printf "%s://%s@%s:%d/%s" $d.scheme $d.user $d.host (int $d.port) $d.database -}}
+{{- with $d.query }}?{{ . }}{{ end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "shipshape.databasePort" -}}
+{{- if .Values.postgresql.enabled -}}5432{{- else -}}{{ int .Values.externalDatabase.port }}{{- end -}}
+{{- end -}}
+
+{{/* Non-secret configuration as a flat dict of environment variables (ConfigMap data and hook Job env). */}}
+{{- define "shipshape.configEnv" -}}
+{{- $c := .Values.config -}}
+DATABASE_URL: {{ include "shipshape.databaseUrl" . | quote }}
+SHIPSHAPE_HOST: "0.0.0.0"
+SHIPSHAPE_PORT: {{ .Values.containerPort | quote }}
+SHIPSHAPE_ENVIRONMENT: {{ $c.environment | quote }}
+SHIPSHAPE_LOG_LEVEL: {{ $c.logLevel | quote }}
+SHIPSHAPE_LOG_FORMAT: {{ $c.logFormat | quote }}
+{{- with $c.trustedProxies }}
+SHIPSHAPE_TRUSTED_PROXIES: {{ . | quote }}
+{{- end }}
+SHIPSHAPE_ANONYMIZE_IPS: {{ $c.anonymizeIps | quote }}
+SHIPSHAPE_RETENTION_DAYS: {{ $c.retentionDays | quote }}
+SHIPSHAPE_CHAOS_ENABLED: {{ $c.chaosEnabled | quote }}
+SHIPSHAPE_DRAIN_SECONDS: {{ $c.drainSeconds | quote }}
+SHIPSHAPE_SHUTDOWN_TIMEOUT_SECONDS: {{ $c.shutdownTimeoutSeconds | quote }}
+SHIPSHAPE_DB_POOL_SIZE: {{ $c.dbPoolSize | quote }}
+SHIPSHAPE_DB_MAX_OVERFLOW: {{ $c.dbMaxOverflow | quote }}
+{{- with $c.otelEndpoint }}
+SHIPSHAPE_OTEL_ENDPOINT: {{ . | quote }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Secrets reach the app as files (SHIPSHAPE_*_FILE), never as environment variables: a projected
+volume of the Secret named by "secret", mounted read-only at /var/run/secrets/shipshape.
+"adminToken" adds the operator token (only the web pods need it).
+*/}}
+{{- define "shipshape.hasAdminToken" -}}
+{{- $v := .Values -}}
+{{- if $v.secrets.existingSecret -}}
+{{- if $v.secrets.adminTokenKey }}true{{ end -}}
+{{- else if $v.externalSecret.enabled -}}
+{{- if $v.externalSecret.adminToken.key }}true{{ end -}}
+{{- else if $v.secrets.adminToken -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{- define "shipshape.secretVolume" -}}
+- name: secrets
+  projected:
+    defaultMode: 288 # 0440: owner and fsGroup may read
+    sources:
+      - secret:
+          name: {{ .secret }}
+          items:
+            - key: {{ .ctx.Values.secrets.databasePasswordKey }}
+              path: database-password
+          {{- if .adminToken }}
+            - key: {{ .ctx.Values.secrets.adminTokenKey }}
+              path: admin-token
+          {{- end }}
+{{- end -}}
+
+{{- define "shipshape.secretEnv" -}}
+- name: SHIPSHAPE_DATABASE_PASSWORD_FILE
+  value: /var/run/secrets/shipshape/database-password
+{{- if .adminToken }}
+- name: SHIPSHAPE_ADMIN_TOKEN_FILE
+  value: /var/run/secrets/shipshape/admin-token
+{{- end }}
+{{- end -}}
+
+{{- define "shipshape.secretMount" -}}
+- name: secrets
+  mountPath: /var/run/secrets/shipshape
+  readOnly: true
+{{- end -}}
+
+{{/* Writable /tmp and the pod-level pieces shared by every shipshape pod. */}}
+{{- define "shipshape.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: {{ .Values.tmpSizeLimit }}
+{{- end -}}
+
+{{- define "shipshape.resources" -}}
+{{- $r := . -}}
+requests:
+  {{- range $k, $v := $r.requests }}
+  {{- if $v }}
+  {{ $k }}: {{ $v | quote }}
+  {{- end }}
+  {{- end }}
+limits:
+  {{- range $k, $v := $r.limits }}
+  {{- if $v }}
+  {{ $k }}: {{ $v | quote }}
+  {{- end }}
+  {{- end }}
+{{- end -}}
+
+{{/*
+Checks that JSON schema cannot express; each failure names the values involved.
+*/}}
+{{- define "shipshape.validate" -}}
+{{- $v := .Values -}}
+{{- if and $v.postgresql.enabled $v.externalDatabase.host -}}
+{{- fail "postgresql.enabled=true conflicts with externalDatabase.host: use the in-chart dev PostgreSQL or an external database, not both" -}}
+{{- end -}}
+{{- if and (not $v.postgresql.enabled) (not $v.externalDatabase.host) -}}
+{{- fail "externalDatabase.host is required when postgresql.enabled=false" -}}
+{{- end -}}
+{{- if and $v.postgresql.enabled (ne $v.externalDatabase.scheme "postgresql") -}}
+{{- fail (printf "externalDatabase.scheme=%s has no effect with postgresql.enabled=true: leave it at postgresql" $v.externalDatabase.scheme) -}}
+{{- end -}}
+{{- $secretSources := 0 -}}
+{{- if $v.secrets.existingSecret }}{{ $secretSources = add1 $secretSources }}{{ end -}}
+{{- if $v.externalSecret.enabled }}{{ $secretSources = add1 $secretSources }}{{ end -}}
+{{- if gt $secretSources 1 -}}
+{{- fail "secrets.existingSecret and externalSecret.enabled are mutually exclusive: the ExternalSecret creates the Secret" -}}
+{{- end -}}
+{{- if and $v.externalSecret.enabled (not $v.externalSecret.databasePassword.key) -}}
+{{- fail "externalSecret.databasePassword.key is required when externalSecret.enabled=true" -}}
+{{- end -}}
+{{- if and $v.externalSecret.enabled $v.postgresql.enabled -}}
+{{- fail "externalSecret.enabled=true needs an external database: set postgresql.enabled=false" -}}
+{{- end -}}
+{{- if and (or $v.secrets.existingSecret $v.externalSecret.enabled) (or $v.externalDatabase.password $v.secrets.adminToken $v.postgresql.auth.password) -}}
+{{- fail "externalDatabase.password, secrets.adminToken and postgresql.auth.password must stay empty with secrets.existingSecret or externalSecret.enabled (the chart renders no Secret)" -}}
+{{- end -}}
+{{- if and (not $v.postgresql.enabled) (not $v.secrets.existingSecret) (not $v.externalSecret.enabled) (not $v.externalDatabase.password) -}}
+{{- fail "externalDatabase.password is required when the chart creates the Secret (or set secrets.existingSecret or externalSecret.enabled)" -}}
+{{- end -}}
+{{- if and $v.ingress.enabled (not $v.ingress.hosts) -}}
+{{- fail "ingress.hosts must list at least one host when ingress.enabled=true" -}}
+{{- end -}}
+{{- if and $v.httpRoute.enabled (not $v.httpRoute.parentRefs) -}}
+{{- fail "httpRoute.parentRefs must list at least one Gateway when httpRoute.enabled=true" -}}
+{{- end -}}
+{{- if and $v.autoscaling.enabled (gt (int $v.autoscaling.minReplicas) (int $v.autoscaling.maxReplicas)) -}}
+{{- fail (printf "autoscaling.minReplicas (%d) must not exceed autoscaling.maxReplicas (%d)" (int $v.autoscaling.minReplicas) (int $v.autoscaling.maxReplicas)) -}}
+{{- end -}}
+{{- if and $v.autoscaling.enabled (eq (int $v.autoscaling.targetCPUUtilizationPercentage) 0) (eq (int $v.autoscaling.targetMemoryUtilizationPercentage) 0) (not $v.autoscaling.customMetric.enabled) -}}
+{{- fail "autoscaling.enabled=true needs a metric: autoscaling.targetCPUUtilizationPercentage, autoscaling.targetMemoryUtilizationPercentage or autoscaling.customMetric.enabled" -}}
+{{- end -}}
+{{- $needed := add (int $v.preStopSleepSeconds) (int $v.config.drainSeconds) (int $v.config.shutdownTimeoutSeconds) 5 -}}
+{{- if lt (int $v.terminationGracePeriodSeconds) $needed -}}
+{{- fail (printf "terminationGracePeriodSeconds=%d is too short: it must be at least preStopSleepSeconds + config.drainSeconds + config.shutdownTimeoutSeconds + 5 = %d" (int $v.terminationGracePeriodSeconds) $needed) -}}
+{{- end -}}
+{{- if and $v.config.chaosEnabled (eq $v.config.environment "production") -}}
+{{- fail "config.chaosEnabled=true is refused when config.environment=production" -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+checkov findings accepted by design, rendered as checkov.io/skipN annotations with their reason.
+Arguments: "image" (dict with digest and pullPolicy), "cpuLimit" (the container's CPU limit),
+"extra" (list of "CKV_ID=reason" strings).
+*/}}
+{{- define "shipshape.checkovSkips" -}}
+{{- $skips := list -}}
+{{- if not .image.digest -}}
+{{- $skips = append $skips "CKV_K8S_43=The image is pinned to an immutable release tag; set image.digest to pin it by digest" -}}
+{{- end -}}
+{{- if ne .image.pullPolicy "Always" -}}
+{{- $skips = append $skips "CKV_K8S_15=Release tags are immutable, so IfNotPresent is safe and keeps restarts independent of the registry; set image.pullPolicy=Always otherwise" -}}
+{{- end -}}
+{{- if not .cpuLimit -}}
+{{- $skips = append $skips "CKV_K8S_11=No CPU limit by design: CFS throttling hurts latency while the CPU request already guarantees the share; set resources.limits.cpu to add one" -}}
+{{- end -}}
+{{- range $i, $s := concat $skips (.extra | default list) }}
+checkov.io/skip{{ add1 $i }}: {{ $s | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* Pod spec pieces shared by the migration Job, the prune CronJob and the test pod. */}}
+{{- define "shipshape.jobPodSpec" -}}
+serviceAccountName: {{ .serviceAccount }}
+automountServiceAccountToken: false
+{{- with .ctx.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- range . }}
+  - name: {{ . }}
+  {{- end }}
+{{- end }}
+securityContext:
+  {{- toYaml .ctx.Values.podSecurityContext | nindent 2 }}
+enableServiceLinks: false
+{{- with .ctx.Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .ctx.Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+volumes:
+  {{- include "shipshape.tmpVolume" .ctx | nindent 2 }}
+  {{- with .secret }}
+  {{- include "shipshape.secretVolume" (dict "ctx" $.ctx "secret" .) | nindent 2 }}
+  {{- end }}
+{{- end -}}
+
+{{- define "shipshape.jobContainerCommon" -}}
+image: {{ include "shipshape.image" .ctx }}
+imagePullPolicy: {{ .ctx.Values.image.pullPolicy }}
+resources:
+  {{- include "shipshape.resources" .ctx.Values.jobs.resources | nindent 2 }}
+securityContext:
+  {{- toYaml .ctx.Values.containerSecurityContext | nindent 2 }}
+volumeMounts:
+  - name: tmp
+    mountPath: /tmp
+  {{- if .secret }}
+  {{- include "shipshape.secretMount" . | nindent 2 }}
+  {{- end }}
+{{- end -}}
+
+{{/* NetworkPolicy egress rules: cluster DNS, and the database. */}}
+{{- define "shipshape.np.dnsEgress" -}}
+- to:
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: {{ .Values.networkPolicy.dns.namespace }}
+      podSelector:
+        matchLabels:
+          {{- toYaml .Values.networkPolicy.dns.podLabels | nindent 10 }}
+  ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+{{- end }}
+{{- define "shipshape.np.databaseEgress" -}}
+- ports:
+    - port: {{ include "shipshape.databasePort" . }}
+      protocol: TCP
+  {{- if .Values.postgresql.enabled }}
+  to:
+    - podSelector:
+        matchLabels:
+          {{- include "shipshape.selectorLabels" . | nindent 10 }}
+          app.kubernetes.io/component: database
+  {{- else if .Values.externalDatabase.cidrs }}
+  to:
+    {{- range .Values.externalDatabase.cidrs }}
+    - ipBlock:
+        cidr: {{ . }}
+    {{- end }}
+  {{- end }}
+{{- end }}

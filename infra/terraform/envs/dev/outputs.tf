@@ -1,0 +1,125 @@
+output "region" {
+  description = "AWS region of the environment."
+  value       = var.region
+}
+
+output "cluster_name" {
+  description = "Name of the EKS cluster."
+  value       = module.cluster.name
+}
+
+output "kubeconfig_command" {
+  description = "Command that adds the cluster to the caller's kubeconfig."
+  value       = "aws eks update-kubeconfig --region ${var.region} --name ${module.cluster.name}"
+}
+
+output "app_role_arn" {
+  description = "IAM role of the app's service account (IRSA annotation, Pod Identity association)."
+  value       = module.app_identity.role_arn
+}
+
+output "db_endpoint" {
+  description = "Host name of the PostgreSQL instance."
+  value       = module.database.address
+}
+
+output "db_port" {
+  description = "Port of the PostgreSQL instance."
+  value       = module.database.port
+}
+
+output "db_name" {
+  description = "Name of the application database."
+  value       = module.database.database_name
+}
+
+output "db_secret_arn" {
+  description = "ARN of the RDS-managed Secrets Manager secret with the database credentials (rotated by RDS)."
+  value       = module.database.master_user_secret_arn
+}
+
+output "ecr_repository_url" {
+  description = "ECR repository of the app image."
+  value       = module.registry.repository_url
+}
+
+output "nat_public_ips" {
+  description = "Egress IPs of the cluster."
+  value       = module.network.nat_public_ips
+}
+
+output "addon_releases" {
+  description = "Add-on Helm releases and their chart versions."
+  value       = module.addons.releases
+}
+
+# The Helm chart values this environment needs from the infrastructure, in the
+# shape of charts/shipshape/values.yaml. JSON is YAML, so:
+#   terraform output -json helm_values > shipshape-dev.infra.json
+#   helm upgrade --install shipshape charts/shipshape -n shipshape \
+#     -f charts/shipshape/values-dev.yaml -f shipshape-dev.infra.json
+output "helm_values" {
+  description = "Chart values derived from the infrastructure (image repository, IRSA role, database host and secret); layer them over values-<env>.yaml."
+  value = {
+    image = {
+      repository = module.registry.repository_url
+    }
+    serviceAccount = {
+      create     = true
+      name       = local.app_service_account
+      awsRoleArn = module.app_identity.role_arn
+    }
+    postgresql = {
+      enabled = false
+    }
+    externalDatabase = {
+      scheme   = "postgresql"
+      host     = module.database.address
+      port     = module.database.port
+      database = module.database.database_name
+      user     = module.database.master_username
+      query    = "ssl=require"
+      cidrs    = module.network.database_subnet_cidrs
+    }
+    externalSecret = {
+      enabled = true
+      secretStoreRef = {
+        name = "aws-secrets-manager"
+        kind = "SecretStore"
+      }
+      databasePassword = {
+        key      = module.database.master_user_secret_arn
+        property = "password"
+      }
+    }
+  }
+}
+
+# The SecretStore the chart's ExternalSecret refers to. It authenticates with
+# the app's own service account token (IRSA), so reading the secret needs no
+# permission beyond the app role's:
+#   terraform output -raw secret_store_manifest | kubectl apply -f -
+output "secret_store_manifest" {
+  description = "Kubernetes manifest of the External Secrets SecretStore (namespace shipshape) that reads Secrets Manager as the app role."
+  value = yamlencode({
+    apiVersion = "external-secrets.io/v1"
+    kind       = "SecretStore"
+    metadata = {
+      name      = "aws-secrets-manager"
+      namespace = local.app_namespace
+    }
+    spec = {
+      provider = {
+        aws = {
+          service = "SecretsManager"
+          region  = var.region
+          auth = {
+            jwt = {
+              serviceAccountRef = { name = local.app_service_account }
+            }
+          }
+        }
+      }
+    }
+  })
+}

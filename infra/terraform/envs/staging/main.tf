@@ -1,0 +1,111 @@
+# Thin root: the environment's differences live in modules/environment
+# (settings) and in terraform.tfvars (account, region, people, DNS).
+
+locals {
+  environment = "staging"
+
+  app_namespace       = "shipshape"
+  app_service_account = "shipshape"
+
+  settings = module.environment.settings
+}
+
+module "environment" {
+  source = "../../modules/environment"
+
+  environment = local.environment
+  owner       = var.owner
+  extra_tags  = var.extra_tags
+}
+
+module "network" {
+  source = "../../modules/network"
+
+  name                    = module.environment.name
+  vpc_cidr                = local.settings.vpc_cidr
+  az_count                = 3
+  single_nat_gateway      = local.settings.single_nat_gateway
+  cluster_name            = module.environment.name
+  flow_log_retention_days = local.settings.flow_log_retention_days
+  tags                    = { Component = "network" }
+}
+
+module "cluster" {
+  source = "../../modules/cluster"
+
+  name                   = module.environment.name
+  kubernetes_version     = var.kubernetes_version
+  vpc_id                 = module.network.vpc_id
+  subnet_ids             = module.network.private_subnet_ids
+  endpoint_public_access = length(var.cluster_public_access_cidrs) > 0
+  public_access_cidrs    = var.cluster_public_access_cidrs
+  admin_principal_arns   = var.cluster_admin_principal_arns
+  node_instance_types    = local.settings.node_instance_types
+  node_capacity_type     = local.settings.node_capacity_type
+  node_min_size          = local.settings.node_min_size
+  node_desired_size      = local.settings.node_desired_size
+  node_max_size          = local.settings.node_max_size
+  log_retention_days     = local.settings.cluster_log_retention_days
+  tags                   = { Component = "cluster" }
+}
+
+module "database" {
+  source = "../../modules/database"
+
+  name                         = module.environment.name
+  vpc_id                       = module.network.vpc_id
+  subnet_ids                   = module.network.database_subnet_ids
+  allowed_security_group_ids   = [module.cluster.cluster_security_group_id]
+  instance_class               = local.settings.db_instance_class
+  allocated_storage            = local.settings.db_allocated_storage
+  max_allocated_storage        = local.settings.db_max_allocated_storage
+  multi_az                     = local.settings.db_multi_az
+  deletion_protection          = local.settings.db_deletion_protection
+  skip_final_snapshot          = local.settings.db_skip_final_snapshot
+  backup_retention_days        = local.settings.db_backup_retention_days
+  performance_insights_enabled = local.settings.db_performance_insights
+  log_retention_days           = local.settings.log_retention_days
+  tags                         = { Component = "database" }
+}
+
+module "registry" {
+  source = "../../modules/registry"
+
+  repository_name     = "shipshape"
+  force_delete        = local.settings.ecr_force_delete
+  push_principal_arns = var.ecr_push_principal_arns
+  tags                = { Component = "registry" }
+}
+
+module "app_identity" {
+  source = "../../modules/workload-identity"
+
+  name                     = "${module.environment.name}-app"
+  cluster_name             = module.cluster.name
+  cluster_arn              = module.cluster.arn
+  oidc_provider_arn        = module.cluster.oidc_provider_arn
+  oidc_issuer              = module.cluster.oidc_issuer
+  namespace                = local.app_namespace
+  service_account          = local.app_service_account
+  pod_identity_association = var.app_pod_identity
+  db_secret_arn            = module.database.master_user_secret_arn
+  db_secret_kms_key_arn    = module.database.kms_key_arn
+  tags                     = { Component = "app" }
+}
+
+module "addons" {
+  source = "../../modules/addons"
+
+  cluster_name        = module.cluster.name
+  oidc_provider_arn   = module.cluster.oidc_provider_arn
+  oidc_issuer         = module.cluster.oidc_issuer
+  vpc_id              = module.network.vpc_id
+  route53_zone_ids    = var.route53_zone_ids
+  domain_filters      = var.domain_filters
+  enable_external_dns = length(var.route53_zone_ids) > 0
+  enable_cert_manager = length(var.route53_zone_ids) > 0
+  controller_replicas = local.settings.addon_controller_replicas
+  argocd_replicas     = local.settings.argocd_replicas
+  load_balancer_tags  = merge(module.environment.tags, { Component = "ingress" })
+  tags                = { Component = "addons" }
+}

@@ -1,0 +1,642 @@
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.region
+
+  zone_arns = [for id in var.route53_zone_ids : "arn:${local.partition}:route53:::hostedzone/${id}"]
+  elb_arn   = "arn:${local.partition}:elasticloadbalancing:${local.region}:${local.account_id}"
+
+  # Add-ons that call AWS APIs, each with its own IRSA role bound to exactly one
+  # namespace/service account. metrics-server and Argo CD call no AWS API and get no role.
+  irsa = {
+    for k, v in {
+      aws-load-balancer-controller = {
+        enabled         = var.enable_aws_load_balancer_controller
+        namespace       = "kube-system"
+        service_account = "aws-load-balancer-controller"
+        policy          = one(data.aws_iam_policy_document.aws_load_balancer_controller[*].json)
+      }
+      external-dns = {
+        enabled         = var.enable_external_dns
+        namespace       = "external-dns"
+        service_account = "external-dns"
+        policy          = one(data.aws_iam_policy_document.external_dns[*].json)
+      }
+      cert-manager = {
+        enabled         = var.enable_cert_manager
+        namespace       = "cert-manager"
+        service_account = "cert-manager"
+        policy          = one(data.aws_iam_policy_document.cert_manager[*].json)
+      }
+    } : k => v if v.enabled
+  }
+
+  helm_defaults = {
+    atomic          = true
+    cleanup_on_fail = true
+    max_history     = 10
+    timeout         = 900
+  }
+}
+
+# ---------------------------------------------------------------------------
+# IRSA roles
+# ---------------------------------------------------------------------------
+
+data "aws_iam_policy_document" "assume" {
+  for_each = local.irsa
+
+  statement {
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+
+    principals {
+      type        = "Federated"
+      identifiers = [var.oidc_provider_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "${var.oidc_issuer}:sub"
+      values   = ["system:serviceaccount:${each.value.namespace}:${each.value.service_account}"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "${var.oidc_issuer}:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "addon" {
+  for_each = local.irsa
+
+  name_prefix        = "${substr("${var.cluster_name}-${each.key}", 0, 37)}-"
+  description        = "IRSA role of ${each.value.namespace}/${each.value.service_account} on ${var.cluster_name}."
+  assume_role_policy = data.aws_iam_policy_document.assume[each.key].json
+
+  tags = merge(var.tags, { Name = "${var.cluster_name}-${each.key}" })
+}
+
+resource "aws_iam_role_policy" "addon" {
+  for_each = local.irsa
+
+  name   = each.key
+  role   = aws_iam_role.addon[each.key].id
+  policy = each.value.policy
+}
+
+# ---------------------------------------------------------------------------
+# AWS Load Balancer Controller: the upstream policy of the 2.13 release, with
+# the load balancer ARNs narrowed to this account and region. Every mutating
+# action on existing resources is conditioned on the elbv2.k8s.aws/cluster tag
+# that the controller puts on what it creates.
+# ---------------------------------------------------------------------------
+
+data "aws_iam_policy_document" "aws_load_balancer_controller" {
+  #checkov:skip=CKV_AWS_109:Upstream least-privilege policy of the controller: the EC2/ELB actions it needs cannot be scoped by ARN before the resources exist; they are conditioned on the controller's cluster tag instead.
+  #checkov:skip=CKV_AWS_111:Same as above: write actions are constrained by tag conditions rather than by resource ARN.
+  #checkov:skip=CKV_AWS_356:Same as above: Describe/Create actions need "*" because the resources do not exist yet.
+  count = var.enable_aws_load_balancer_controller ? 1 : 0
+
+  statement {
+    sid       = "ServiceLinkedRole"
+    actions   = ["iam:CreateServiceLinkedRole"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:AWSServiceName"
+      values   = ["elasticloadbalancing.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid = "Describe"
+    actions = [
+      "ec2:DescribeAccountAttributes",
+      "ec2:DescribeAddresses",
+      "ec2:DescribeAvailabilityZones",
+      "ec2:DescribeInternetGateways",
+      "ec2:DescribeVpcs",
+      "ec2:DescribeVpcPeeringConnections",
+      "ec2:DescribeSubnets",
+      "ec2:DescribeSecurityGroups",
+      "ec2:DescribeInstances",
+      "ec2:DescribeNetworkInterfaces",
+      "ec2:DescribeTags",
+      "ec2:DescribeRouteTables",
+      "ec2:DescribeIpamPools",
+      "ec2:GetCoipPoolUsage",
+      "ec2:DescribeCoipPools",
+      "ec2:GetSecurityGroupsForVpc",
+      "elasticloadbalancing:DescribeLoadBalancers",
+      "elasticloadbalancing:DescribeLoadBalancerAttributes",
+      "elasticloadbalancing:DescribeListeners",
+      "elasticloadbalancing:DescribeListenerCertificates",
+      "elasticloadbalancing:DescribeListenerAttributes",
+      "elasticloadbalancing:DescribeSSLPolicies",
+      "elasticloadbalancing:DescribeRules",
+      "elasticloadbalancing:DescribeTargetGroups",
+      "elasticloadbalancing:DescribeTargetGroupAttributes",
+      "elasticloadbalancing:DescribeTargetHealth",
+      "elasticloadbalancing:DescribeTags",
+      "elasticloadbalancing:DescribeTrustStores",
+      "elasticloadbalancing:DescribeCapacityReservation",
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    sid = "Integrations"
+    actions = [
+      "cognito-idp:DescribeUserPoolClient",
+      "acm:ListCertificates",
+      "acm:DescribeCertificate",
+      "iam:ListServerCertificates",
+      "iam:GetServerCertificate",
+      "waf-regional:GetWebACL",
+      "waf-regional:GetWebACLForResource",
+      "waf-regional:AssociateWebACL",
+      "waf-regional:DisassociateWebACL",
+      "wafv2:GetWebACL",
+      "wafv2:GetWebACLForResource",
+      "wafv2:AssociateWebACL",
+      "wafv2:DisassociateWebACL",
+      "shield:GetSubscriptionState",
+      "shield:DescribeProtection",
+      "shield:CreateProtection",
+      "shield:DeleteProtection",
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "SecurityGroupIngress"
+    actions   = ["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "CreateSecurityGroup"
+    actions   = ["ec2:CreateSecurityGroup"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "TagNewSecurityGroup"
+    actions   = ["ec2:CreateTags"]
+    resources = ["arn:${local.partition}:ec2:${local.region}:${local.account_id}:security-group/*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "ec2:CreateAction"
+      values   = ["CreateSecurityGroup"]
+    }
+
+    condition {
+      test     = "Null"
+      variable = "aws:RequestTag/elbv2.k8s.aws/cluster"
+      values   = ["false"]
+    }
+  }
+
+  statement {
+    sid       = "RetagOwnSecurityGroup"
+    actions   = ["ec2:CreateTags", "ec2:DeleteTags"]
+    resources = ["arn:${local.partition}:ec2:${local.region}:${local.account_id}:security-group/*"]
+
+    condition {
+      test     = "Null"
+      variable = "aws:RequestTag/elbv2.k8s.aws/cluster"
+      values   = ["true"]
+    }
+
+    condition {
+      test     = "Null"
+      variable = "aws:ResourceTag/elbv2.k8s.aws/cluster"
+      values   = ["false"]
+    }
+  }
+
+  statement {
+    sid = "ManageOwnSecurityGroup"
+    actions = [
+      "ec2:AuthorizeSecurityGroupIngress",
+      "ec2:RevokeSecurityGroupIngress",
+      "ec2:DeleteSecurityGroup",
+    ]
+    resources = ["*"]
+
+    condition {
+      test     = "Null"
+      variable = "aws:ResourceTag/elbv2.k8s.aws/cluster"
+      values   = ["false"]
+    }
+  }
+
+  statement {
+    sid = "CreateTaggedLoadBalancer"
+    actions = [
+      "elasticloadbalancing:CreateLoadBalancer",
+      "elasticloadbalancing:CreateTargetGroup",
+    ]
+    resources = ["*"]
+
+    condition {
+      test     = "Null"
+      variable = "aws:RequestTag/elbv2.k8s.aws/cluster"
+      values   = ["false"]
+    }
+  }
+
+  statement {
+    sid = "ListenersAndRules"
+    actions = [
+      "elasticloadbalancing:CreateListener",
+      "elasticloadbalancing:DeleteListener",
+      "elasticloadbalancing:CreateRule",
+      "elasticloadbalancing:DeleteRule",
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    sid     = "RetagOwnLoadBalancer"
+    actions = ["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"]
+    resources = [
+      "${local.elb_arn}:targetgroup/*/*",
+      "${local.elb_arn}:loadbalancer/net/*/*",
+      "${local.elb_arn}:loadbalancer/app/*/*",
+    ]
+
+    condition {
+      test     = "Null"
+      variable = "aws:RequestTag/elbv2.k8s.aws/cluster"
+      values   = ["true"]
+    }
+
+    condition {
+      test     = "Null"
+      variable = "aws:ResourceTag/elbv2.k8s.aws/cluster"
+      values   = ["false"]
+    }
+  }
+
+  statement {
+    sid     = "TagListenersAndRules"
+    actions = ["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"]
+    resources = [
+      "${local.elb_arn}:listener/net/*/*/*",
+      "${local.elb_arn}:listener/app/*/*/*",
+      "${local.elb_arn}:listener-rule/net/*/*/*",
+      "${local.elb_arn}:listener-rule/app/*/*/*",
+    ]
+  }
+
+  statement {
+    sid = "ManageOwnLoadBalancer"
+    actions = [
+      "elasticloadbalancing:ModifyLoadBalancerAttributes",
+      "elasticloadbalancing:SetIpAddressType",
+      "elasticloadbalancing:SetSecurityGroups",
+      "elasticloadbalancing:SetSubnets",
+      "elasticloadbalancing:DeleteLoadBalancer",
+      "elasticloadbalancing:ModifyTargetGroup",
+      "elasticloadbalancing:ModifyTargetGroupAttributes",
+      "elasticloadbalancing:DeleteTargetGroup",
+      "elasticloadbalancing:ModifyListenerAttributes",
+      "elasticloadbalancing:ModifyCapacityReservation",
+      "elasticloadbalancing:ModifyIpPools",
+    ]
+    resources = ["*"]
+
+    condition {
+      test     = "Null"
+      variable = "aws:ResourceTag/elbv2.k8s.aws/cluster"
+      values   = ["false"]
+    }
+  }
+
+  statement {
+    sid     = "TagOnCreate"
+    actions = ["elasticloadbalancing:AddTags"]
+    resources = [
+      "${local.elb_arn}:targetgroup/*/*",
+      "${local.elb_arn}:loadbalancer/net/*/*",
+      "${local.elb_arn}:loadbalancer/app/*/*",
+    ]
+
+    condition {
+      test     = "StringEquals"
+      variable = "elasticloadbalancing:CreateAction"
+      values   = ["CreateTargetGroup", "CreateLoadBalancer"]
+    }
+
+    condition {
+      test     = "Null"
+      variable = "aws:RequestTag/elbv2.k8s.aws/cluster"
+      values   = ["false"]
+    }
+  }
+
+  statement {
+    sid       = "Targets"
+    actions   = ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"]
+    resources = ["${local.elb_arn}:targetgroup/*/*"]
+  }
+
+  statement {
+    sid = "ListenerSettings"
+    actions = [
+      "elasticloadbalancing:SetWebAcl",
+      "elasticloadbalancing:ModifyListener",
+      "elasticloadbalancing:AddListenerCertificates",
+      "elasticloadbalancing:RemoveListenerCertificates",
+      "elasticloadbalancing:ModifyRule",
+      "elasticloadbalancing:SetRulePriorities",
+    ]
+    resources = ["*"]
+  }
+}
+
+resource "helm_release" "aws_load_balancer_controller" {
+  count = var.enable_aws_load_balancer_controller ? 1 : 0
+
+  name            = "aws-load-balancer-controller"
+  repository      = "https://aws.github.io/eks-charts"
+  chart           = "aws-load-balancer-controller"
+  version         = var.chart_versions.aws_load_balancer_controller
+  namespace       = "kube-system"
+  atomic          = local.helm_defaults.atomic
+  cleanup_on_fail = local.helm_defaults.cleanup_on_fail
+  max_history     = local.helm_defaults.max_history
+  timeout         = local.helm_defaults.timeout
+
+  values = [yamlencode({
+    clusterName  = var.cluster_name
+    region       = local.region
+    vpcId        = var.vpc_id
+    replicaCount = var.controller_replicas
+    serviceAccount = {
+      create      = true
+      name        = local.irsa["aws-load-balancer-controller"].service_account
+      annotations = { "eks.amazonaws.com/role-arn" = aws_iam_role.addon["aws-load-balancer-controller"].arn }
+    }
+    podDisruptionBudget = { maxUnavailable = 1 }
+    defaultTags         = var.load_balancer_tags
+  })]
+
+  depends_on = [aws_iam_role_policy.addon]
+}
+
+# ---------------------------------------------------------------------------
+# ExternalDNS: records only in the listed hosted zones.
+# ---------------------------------------------------------------------------
+
+data "aws_iam_policy_document" "external_dns" {
+  #checkov:skip=CKV_AWS_356:route53:ListHostedZones cannot be scoped to a resource; every write is limited to the listed hosted zones.
+  count = var.enable_external_dns ? 1 : 0
+
+  statement {
+    sid       = "ChangeRecords"
+    actions   = ["route53:ChangeResourceRecordSets"]
+    resources = local.zone_arns
+  }
+
+  statement {
+    sid = "ReadZones"
+    actions = [
+      "route53:ListResourceRecordSets",
+      "route53:ListTagsForResource",
+    ]
+    resources = local.zone_arns
+  }
+
+  statement {
+    sid       = "ListZones"
+    actions   = ["route53:ListHostedZones", "route53:ListTagsForResources"]
+    resources = ["*"]
+  }
+}
+
+resource "helm_release" "external_dns" {
+  count = var.enable_external_dns ? 1 : 0
+
+  name             = "external-dns"
+  repository       = "https://kubernetes-sigs.github.io/external-dns/"
+  chart            = "external-dns"
+  version          = var.chart_versions.external_dns
+  namespace        = local.irsa["external-dns"].namespace
+  create_namespace = true
+  atomic           = local.helm_defaults.atomic
+  cleanup_on_fail  = local.helm_defaults.cleanup_on_fail
+  max_history      = local.helm_defaults.max_history
+  timeout          = local.helm_defaults.timeout
+
+  values = [yamlencode({
+    provider      = { name = "aws" }
+    env           = [{ name = "AWS_DEFAULT_REGION", value = local.region }]
+    sources       = ["service", "ingress"]
+    policy        = var.external_dns_policy
+    registry      = "txt"
+    txtOwnerId    = var.cluster_name
+    domainFilters = var.domain_filters
+    extraArgs     = [for id in var.route53_zone_ids : "--zone-id-filter=${id}"]
+    serviceAccount = {
+      create      = true
+      name        = local.irsa["external-dns"].service_account
+      annotations = { "eks.amazonaws.com/role-arn" = aws_iam_role.addon["external-dns"].arn }
+    }
+  })]
+
+  depends_on = [aws_iam_role_policy.addon, helm_release.aws_load_balancer_controller]
+
+  lifecycle {
+    precondition {
+      condition     = length(var.route53_zone_ids) > 0
+      error_message = "ExternalDNS needs route53_zone_ids (or set enable_external_dns = false)."
+    }
+  }
+}
+
+# ---------------------------------------------------------------------------
+# metrics-server: no AWS access.
+# ---------------------------------------------------------------------------
+
+resource "helm_release" "metrics_server" {
+  count = var.enable_metrics_server ? 1 : 0
+
+  name            = "metrics-server"
+  repository      = "https://kubernetes-sigs.github.io/metrics-server/"
+  chart           = "metrics-server"
+  version         = var.chart_versions.metrics_server
+  namespace       = "kube-system"
+  atomic          = local.helm_defaults.atomic
+  cleanup_on_fail = local.helm_defaults.cleanup_on_fail
+  max_history     = local.helm_defaults.max_history
+  timeout         = local.helm_defaults.timeout
+
+  values = [yamlencode({
+    replicas            = var.controller_replicas
+    podDisruptionBudget = { enabled = var.controller_replicas > 1, maxUnavailable = 1 }
+  })]
+
+  depends_on = [helm_release.aws_load_balancer_controller]
+}
+
+# ---------------------------------------------------------------------------
+# cert-manager: DNS-01 through Route 53, TXT records under _acme-challenge only.
+# ClusterIssuers are delivered by GitOps (they need the CRDs this installs).
+# ---------------------------------------------------------------------------
+
+data "aws_iam_policy_document" "cert_manager" {
+  #checkov:skip=CKV_AWS_356:route53:ListHostedZonesByName cannot be scoped to a resource; record changes are limited to TXT records under _acme-challenge in the listed zones.
+  count = var.enable_cert_manager ? 1 : 0
+
+  statement {
+    sid       = "GetChange"
+    actions   = ["route53:GetChange"]
+    resources = ["arn:${local.partition}:route53:::change/*"]
+  }
+
+  statement {
+    sid       = "ChallengeRecords"
+    actions   = ["route53:ChangeResourceRecordSets"]
+    resources = local.zone_arns
+
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "route53:ChangeResourceRecordSetsRecordTypes"
+      values   = ["TXT"]
+    }
+
+    condition {
+      test     = "ForAllValues:StringLike"
+      variable = "route53:ChangeResourceRecordSetsNormalizedRecordNames"
+      values   = ["_acme-challenge.*"]
+    }
+  }
+
+  statement {
+    sid       = "ReadRecords"
+    actions   = ["route53:ListResourceRecordSets"]
+    resources = local.zone_arns
+  }
+
+  statement {
+    sid       = "FindZone"
+    actions   = ["route53:ListHostedZonesByName"]
+    resources = ["*"]
+  }
+}
+
+resource "helm_release" "cert_manager" {
+  count = var.enable_cert_manager ? 1 : 0
+
+  name             = "cert-manager"
+  repository       = "https://charts.jetstack.io"
+  chart            = "cert-manager"
+  version          = var.chart_versions.cert_manager
+  namespace        = local.irsa["cert-manager"].namespace
+  create_namespace = true
+  atomic           = local.helm_defaults.atomic
+  cleanup_on_fail  = local.helm_defaults.cleanup_on_fail
+  max_history      = local.helm_defaults.max_history
+  timeout          = local.helm_defaults.timeout
+
+  values = [yamlencode({
+    crds         = { enabled = true, keep = true }
+    replicaCount = var.controller_replicas
+    webhook      = { replicaCount = var.controller_replicas }
+    podDisruptionBudget = {
+      enabled        = var.controller_replicas > 1
+      maxUnavailable = 1
+    }
+    serviceAccount = {
+      create      = true
+      name        = local.irsa["cert-manager"].service_account
+      annotations = { "eks.amazonaws.com/role-arn" = aws_iam_role.addon["cert-manager"].arn }
+    }
+    # The IRSA token is mounted 0600 for the pod's fsGroup; cert-manager runs as 1000.
+    securityContext = { fsGroup = 1001 }
+  })]
+
+  depends_on = [aws_iam_role_policy.addon, helm_release.aws_load_balancer_controller]
+
+  lifecycle {
+    precondition {
+      condition     = length(var.route53_zone_ids) > 0
+      error_message = "cert-manager DNS-01 needs route53_zone_ids (or set enable_cert_manager = false)."
+    }
+  }
+}
+
+# ---------------------------------------------------------------------------
+# External Secrets Operator: no AWS permissions of its own. The app's
+# SecretStore uses `auth.jwt.serviceAccountRef` = the app's service account, so
+# the secret is read with the app's IRSA role (see the root output
+# secret_store_manifest).
+# ---------------------------------------------------------------------------
+
+resource "helm_release" "external_secrets" {
+  count = var.enable_external_secrets ? 1 : 0
+
+  name             = "external-secrets"
+  repository       = "https://charts.external-secrets.io"
+  chart            = "external-secrets"
+  version          = var.chart_versions.external_secrets
+  namespace        = "external-secrets"
+  create_namespace = true
+  atomic           = local.helm_defaults.atomic
+  cleanup_on_fail  = local.helm_defaults.cleanup_on_fail
+  max_history      = local.helm_defaults.max_history
+  timeout          = local.helm_defaults.timeout
+
+  values = [yamlencode({
+    installCRDs  = true
+    replicaCount = var.controller_replicas
+    podDisruptionBudget = {
+      enabled        = var.controller_replicas > 1
+      maxUnavailable = 1
+    }
+  })]
+
+  depends_on = [helm_release.aws_load_balancer_controller]
+}
+
+# ---------------------------------------------------------------------------
+# Argo CD: no AWS access (pulls Git and OCI charts over HTTPS). Not exposed:
+# reach it with `kubectl port-forward` or add an Ingress with SSO.
+# ---------------------------------------------------------------------------
+
+resource "helm_release" "argocd" {
+  count = var.enable_argocd ? 1 : 0
+
+  name             = "argo-cd"
+  repository       = "https://argoproj.github.io/argo-helm"
+  chart            = "argo-cd"
+  version          = var.chart_versions.argocd
+  namespace        = "argocd"
+  create_namespace = true
+  atomic           = local.helm_defaults.atomic
+  cleanup_on_fail  = local.helm_defaults.cleanup_on_fail
+  max_history      = local.helm_defaults.max_history
+  timeout          = local.helm_defaults.timeout
+
+  values = [yamlencode({
+    dex            = { enabled = false }
+    server         = { replicas = var.argocd_replicas }
+    repoServer     = { replicas = var.argocd_replicas }
+    applicationSet = { replicas = var.argocd_replicas }
+    configs = {
+      params = { "server.insecure" = false }
+    }
+  })]
+
+  depends_on = [helm_release.aws_load_balancer_controller, helm_release.cert_manager]
+}

@@ -1,0 +1,108 @@
+variable "name" {
+  description = "Name of the EKS cluster (also the prefix of its IAM roles, KMS key and log group)."
+  type        = string
+}
+
+variable "kubernetes_version" {
+  description = "Kubernetes minor version of the control plane and the managed node group (upgrade one minor at a time)."
+  type        = string
+  default     = "1.33"
+
+  validation {
+    condition     = can(regex("^1\\.[0-9]{2}$", var.kubernetes_version))
+    error_message = "kubernetes_version must look like 1.33."
+  }
+}
+
+variable "vpc_id" {
+  description = "VPC that hosts the cluster."
+  type        = string
+}
+
+variable "subnet_ids" {
+  description = "Private subnets (one per AZ) for the control plane ENIs and the nodes."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.subnet_ids) >= 2
+    error_message = "EKS needs subnets in at least two availability zones."
+  }
+}
+
+variable "endpoint_public_access" {
+  description = "Expose the Kubernetes API on a public endpoint restricted to public_access_cidrs (the private endpoint is always on)."
+  type        = bool
+  default     = false
+}
+
+variable "public_access_cidrs" {
+  description = "CIDRs allowed to reach the public API endpoint (CI runners, VPN egress). Ignored when endpoint_public_access is false."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = !contains(var.public_access_cidrs, "0.0.0.0/0")
+    error_message = "Do not open the Kubernetes API to 0.0.0.0/0; list the CIDRs that need it."
+  }
+}
+
+variable "admin_principal_arns" {
+  description = "IAM principals (roles of the platform team and of the Terraform runner) granted cluster-admin through EKS access entries."
+  type        = list(string)
+  default     = []
+}
+
+variable "node_instance_types" {
+  description = "Instance types of the managed node group (several types improve Spot availability)."
+  type        = list(string)
+}
+
+variable "node_capacity_type" {
+  description = "ON_DEMAND or SPOT for the managed node group."
+  type        = string
+  default     = "ON_DEMAND"
+
+  validation {
+    condition     = contains(["ON_DEMAND", "SPOT"], var.node_capacity_type)
+    error_message = "node_capacity_type must be ON_DEMAND or SPOT."
+  }
+}
+
+variable "node_min_size" {
+  description = "Minimum number of nodes."
+  type        = number
+}
+
+variable "node_desired_size" {
+  description = "Initial number of nodes (later changes by an autoscaler are ignored)."
+  type        = number
+}
+
+variable "node_max_size" {
+  description = "Maximum number of nodes."
+  type        = number
+}
+
+variable "node_disk_size_gib" {
+  description = "Size of each node's encrypted gp3 root volume, in GiB."
+  type        = number
+  default     = 50
+}
+
+variable "log_retention_days" {
+  description = "Retention of the control-plane logs in CloudWatch Logs, in days."
+  type        = number
+  default     = 365
+}
+
+variable "addon_versions" {
+  description = "Pinned versions of the EKS managed add-ons (vpc-cni, kube-proxy, coredns, eks-pod-identity-agent); a missing key means the default version for the cluster's Kubernetes version."
+  type        = map(string)
+  default     = {}
+}
+
+variable "tags" {
+  description = "Tags added to every resource of the module (merged over the provider default_tags)."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Debian packages the test suite and benchmarks need. Runs apt-get only as root and only
+# for what is missing, so it is cheap to call from every `make test`.
+set -euo pipefail
+
+packages=(
+  mariadb-server mariadb-client   # throwaway MariaDB for integration tests
+  postgresql-15 postgresql-client-15  # throwaway PostgreSQL (binaries in /usr/lib/postgresql/15/bin)
+  nginx                           # the reverse proxy, run for real on loopback
+  chromium                        # headless browser for the dashboard tests
+  prometheus                      # promtool and a real Prometheus server
+  podman buildah debootstrap uidmap slirp4netns fuse-overlayfs  # container build and smoke test
+  wrk                             # load generator for make bench
+  shellcheck                      # lint for shell scripts
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "system-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "system-deps: missing ${missing[*]}; run as root (sudo make system-deps)" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt_opts=(-o DPkg::Lock::Timeout=900 -o Acquire::Retries=3)
+apt-get "${apt_opts[@]}" update -qq
+apt-get "${apt_opts[@]}" install -y -qq --no-install-recommends "${missing[@]}"
+# Distribution services must not squat the ports or data dirs our throwaway servers use.
+for service in mariadb nginx prometheus postgresql; do
+  if command -v systemctl >/dev/null 2>&1; then systemctl stop "$service" 2>/dev/null || true; fi
+  service "$service" stop >/dev/null 2>&1 || true
+done
+echo "system-deps: installed ${missing[*]}"

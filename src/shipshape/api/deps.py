@@ -1,0 +1,66 @@
+"""Typed dependencies: routers receive services, never globals or os.environ."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shipshape.core.config import Settings
+from shipshape.core.readiness import ReadinessChecker
+from shipshape.core.state import RuntimeState
+from shipshape.observability.metrics import Metrics
+from shipshape.storage.repositories import UserRepository, VisitRepository
+from shipshape.storage.visit_writer import VisitWriter
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    metrics: Metrics
+    state: RuntimeState
+    readiness: ReadinessChecker
+    writer: VisitWriter
+    visits: VisitRepository
+    users: UserRepository
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def client_ip(request: Request) -> str:
+    """Resolved once by the request middleware from trusted proxies only."""
+    value = request.scope.get("state", {}).get("client_ip")
+    return str(value) if value else "unknown"
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+ClientIP = Annotated[str, Depends(client_ip)]
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def require_operator(
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    token = services.settings.admin_token
+    if token is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "Not Found")
+    presented = credentials.credentials if credentials else ""
+    if not secrets.compare_digest(presented.encode(), token.get_secret_value().encode()):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "Invalid or missing bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+Operator = Depends(require_operator)

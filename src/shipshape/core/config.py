@@ -1,0 +1,268 @@
+"""Settings: 12-factor environment variables, secrets also readable from `*_FILE` files."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+ENV_PREFIX = "SHIPSHAPE_"
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+REDACTED = "********"
+
+
+def env_name(field_name: str, field: FieldInfo) -> str:
+    """The environment variable that feeds a field (what users see in errors and docs)."""
+    if isinstance(field.validation_alias, AliasChoices):
+        first = field.validation_alias.choices[0]
+        return str(first)
+    if isinstance(field.validation_alias, str):
+        return field.validation_alias
+    return f"{ENV_PREFIX}{field_name}".upper()
+
+
+class SecretFileSource(PydanticBaseSettingsSource):
+    """Reads `<VAR>_FILE` for secret fields, the Docker/Kubernetes mounted-secret convention."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        extra = field.json_schema_extra
+        if not (isinstance(extra, dict) and extra.get("secret")):
+            return None, field_name, False
+        variable = env_name(field_name, field) + "_FILE"
+        path = os.environ.get(variable)
+        if not path:
+            return None, field_name, False
+        try:
+            value = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(
+                f"{variable}: cannot read secret file {path!r}: {exc.strerror}"
+            ) from None
+        return value, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for field_name, field in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(field, field_name)
+            if value is not None:
+                values[key] = value
+        return values
+
+
+def _secret(**kwargs: Any) -> Any:
+    return Field(json_schema_extra={"secret": True}, **kwargs)
+
+
+class Settings(BaseSettings):
+    """Every setting of the service, documented in docs/operations.md (a test keeps step)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    database_url: SecretStr = _secret(
+        default=SecretStr("sqlite:///./shipshape.db"),
+        validation_alias=AliasChoices("DATABASE_URL", "database_url"),
+        description="Database URL: sqlite:///path, postgresql://..., mysql:// or mariadb://...",
+    )
+    database_password: SecretStr | None = _secret(
+        default=None,
+        description="Replaces the password in DATABASE_URL (keeps the URL non-secret).",
+    )
+    db_pool_size: int = Field(default=10, ge=1, le=200, description="Connections kept in the pool.")
+    db_max_overflow: int = Field(
+        default=10, ge=0, le=200, description="Extra connections under load."
+    )
+    db_pool_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Wait for a free pooled connection before answering 503."
+    )
+    db_connect_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Timeout to open a database connection."
+    )
+
+    host: str = Field(default="127.0.0.1", description="Bind address of `shipshape serve`.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Bind port of `shipshape serve`.")
+    environment: str = Field(
+        default="local", max_length=64, description="Free-form environment label (dev, prod...)."
+    )
+
+    admin_token: SecretStr | None = _secret(
+        default=None,
+        description="Bearer token for operator endpoints; unset disables them. At least 16 chars.",
+    )
+    trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(
+        default_factory=lambda: [
+            ipaddress.ip_network("127.0.0.1/32"),
+            ipaddress.ip_network("::1/128"),
+        ],
+        description="Comma-separated CIDRs whose X-Forwarded-For / Forwarded headers are honoured.",
+    )
+    max_body_bytes: int = Field(
+        default=65536, ge=1024, le=16 * 1024 * 1024, description="Largest accepted request body."
+    )
+
+    chaos_enabled: bool = Field(default=False, description="Enable /status, /delay and faults.")
+    chaos_max_delay_seconds: float = Field(
+        default=10.0, ge=0, le=300, description="Cap for /delay/{seconds} and injected latency."
+    )
+
+    log_format: Literal["json", "text"] = Field(default="json", description="json or text.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Minimum log level."
+    )
+    access_log: bool = Field(default=True, description="One log line per request.")
+
+    drain_seconds: float = Field(
+        default=5.0, ge=0, le=300, description="On SIGTERM, stay up (not ready) this long."
+    )
+    shutdown_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="Then finish in-flight work within this bound."
+    )
+    readiness_timeout_seconds: float = Field(
+        default=1.0, gt=0, le=30, description="Database check timeout of /readyz."
+    )
+    readiness_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="Reuse a readiness result this long (no DB hammering).",
+    )
+
+    anonymize_ips: bool = Field(default=False, description="Store IPv4 as /24 and IPv6 as /48.")
+    retention_days: int = Field(
+        default=90,
+        ge=0,
+        le=36500,
+        description="`shipshape prune` deletes older visits; 0 keeps all.",
+    )
+
+    visit_queue_size: int = Field(
+        default=10000, ge=1, description="Pending visit writes before new ones get a fast 503."
+    )
+    visit_batch_size: int = Field(
+        default=500, ge=1, le=10000, description="Most visits written in one group commit."
+    )
+    visit_writers: int = Field(
+        default=2, ge=1, le=16, description="Concurrent group-commit transactions (SQLite uses 1)."
+    )
+
+    otel_endpoint: str | None = Field(
+        default=None, description="OTLP/HTTP traces endpoint; unset keeps tracing off."
+    )
+    otel_service_name: str = Field(default="shipshape", description="service.name of spans.")
+
+    git_commit: str = Field(default="unknown", max_length=64, description="Set by the image build.")
+    build_date: str = Field(default="unknown", max_length=64, description="Set by the image build.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, SecretFileSource(settings_cls))
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_cidrs(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _strict_cidrs(cls, value: list[IPNetwork]) -> list[IPNetwork]:
+        return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _token_strength(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or value.get_secret_value() == "":
+            return None
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: SecretStr) -> SecretStr:
+        from shipshape.storage.urls import UnsupportedDatabaseURL, to_async_url
+
+        try:
+            to_async_url(value.get_secret_value())
+        except UnsupportedDatabaseURL as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        """The async SQLAlchemy URL, with SHIPSHAPE_DATABASE_PASSWORD applied."""
+        from shipshape.storage.urls import to_async_url
+
+        password = self.database_password.get_secret_value() if self.database_password else None
+        return to_async_url(self.database_url.get_secret_value(), password=password)
+
+    def redacted(self) -> dict[str, Any]:
+        """Effective configuration safe to show: secrets masked, DSN password removed."""
+        from shipshape.storage.urls import redact_url
+
+        out: dict[str, Any] = {}
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            extra = field.json_schema_extra
+            if name == "database_url":
+                out[name] = redact_url(value.get_secret_value())
+            elif isinstance(extra, dict) and extra.get("secret"):
+                out[name] = None if value is None else REDACTED
+            elif name == "trusted_proxies":
+                out[name] = [str(net) for net in value]
+            else:
+                out[name] = value
+        return out
+
+    def secret_values(self) -> list[str]:
+        """Every secret in clear, for log scrubbing and tests that prove nothing leaks."""
+        from shipshape.storage.urls import url_password
+
+        secrets = [
+            s.get_secret_value()
+            for s in (self.admin_token, self.database_password)
+            if s is not None and s.get_secret_value()
+        ]
+        password = url_password(self.database_url.get_secret_value())
+        if password:
+            secrets.append(password)
+        return secrets
+
+
+class ConfigError(Exception):
+    """Invalid configuration, with a message that names each setting and never echoes a value."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_input=False, include_url=False):
+            loc = error["loc"]
+            field_name = str(loc[0]) if loc else "?"
+            field = Settings.model_fields.get(field_name)
+            name = env_name(field_name, field) if field else field_name
+            problems.append(f"{name}: {error['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+    except ValueError as exc:  # raised by SecretFileSource for unreadable files
+        raise ConfigError(f"invalid configuration: {exc}") from None

@@ -1,0 +1,74 @@
+"""Readiness: database reachable (short timeout), schema at head, not draining, not disabled.
+
+Results are cached briefly so that probes and load balancers cannot hammer the database."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shipshape.core.state import RuntimeState
+from shipshape.storage.repositories import current_revision, ping
+
+
+@dataclass(frozen=True)
+class Report:
+    ready: bool
+    checks: dict[str, str]
+
+
+class ReadinessChecker:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        state: RuntimeState,
+        head: str | None,
+        timeout: float,
+        cache_seconds: float,
+    ) -> None:
+        self.engine = engine
+        self.state = state
+        self.head = head
+        self.timeout = timeout
+        self.cache_seconds = cache_seconds
+        self._cached: tuple[float, dict[str, str]] | None = None
+        self._lock = asyncio.Lock()
+
+    async def _database_checks(self) -> dict[str, str]:
+        async with self._lock:  # one probe query at a time, the rest reuse its answer
+            now = time.monotonic()
+            if self._cached and now - self._cached[0] < self.cache_seconds:
+                return self._cached[1]
+            checks: dict[str, str] = {}
+            try:
+                async with asyncio.timeout(self.timeout):
+                    async with self.engine.connect() as conn:
+                        await ping(conn)
+                        checks["database"] = "ok"
+                        revision = await current_revision(conn)
+                checks["migrations"] = (
+                    "ok" if revision == self.head else f"not at head ({revision or 'empty'})"
+                )
+            except TimeoutError:
+                checks["database"] = f"timeout after {self.timeout}s"
+                checks.setdefault("migrations", "unknown")
+            except Exception as exc:
+                checks["database"] = f"error: {type(exc).__name__}"
+                checks.setdefault("migrations", "unknown")
+            self._cached = (time.monotonic(), checks)
+            return checks
+
+    async def check(self) -> Report:
+        checks = dict(await self._database_checks())
+        checks["draining"] = "yes" if self.state.draining else "no"
+        checks["operator"] = "disabled" if self.state.disabled_by_operator else "enabled"
+        ready = (
+            checks["database"] == "ok"
+            and checks["migrations"] == "ok"
+            and not self.state.draining
+            and not self.state.disabled_by_operator
+        )
+        return Report(ready=ready, checks=checks)

@@ -1,0 +1,28 @@
+"""Mutable runtime state of one instance: drain and operator switches, injected faults."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Faults:
+    error_rate: float = 0.0
+    latency_rate: float = 0.0
+    latency_seconds: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        return self.error_rate > 0 or self.latency_rate > 0
+
+
+@dataclass
+class RuntimeState:
+    started_at: float = field(default_factory=time.time)
+    draining: bool = False
+    disabled_by_operator: bool = False
+    faults: Faults = field(default_factory=Faults)
+
+    def begin_drain(self) -> None:
+        self.draining = True

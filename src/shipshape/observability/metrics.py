@@ -1,0 +1,111 @@
+"""Prometheus metrics in a registry per app instance (no global state; one process per pod)."""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+UNMATCHED_ROUTE = "<unmatched>"
+
+
+class PoolCollector(Collector):
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "shipshape_db_pool_connections",
+            "Database connections held by the pool, by state.",
+            labels=["state"],
+        )
+        pool = self.engine.sync_engine.pool
+        checked_out = getattr(pool, "checkedout", lambda: 0)()
+        idle = getattr(pool, "checkedin", lambda: 0)()
+        family.add_metric(["checked_out"], float(checked_out))
+        family.add_metric(["idle"], float(idle))
+        yield family
+
+
+class Metrics:
+    def __init__(self, version: str, commit: str) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "shipshape_http_requests",
+            "HTTP requests answered, by method, route template and status class.",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "shipshape_http_request_duration_seconds",
+            "HTTP request latency by method and route template.",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.in_progress = Gauge(
+            "shipshape_http_requests_in_progress",
+            "HTTP requests being served.",
+            ["method"],
+            registry=r,
+        )
+        self.db_latency = Histogram(
+            "shipshape_db_query_duration_seconds",
+            "Database operation latency by operation.",
+            ["operation"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.db_errors = Counter(
+            "shipshape_db_errors",
+            "Database operations that failed, by operation.",
+            ["operation"],
+            registry=r,
+        )
+        self.visits_recorded = Counter(
+            "shipshape_visits_recorded", "Visits durably committed.", registry=r
+        )
+        self.visit_batch_size = Histogram(
+            "shipshape_visit_batch_size",
+            "Visits per group commit.",
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
+            registry=r,
+        )
+        self.visits_rejected = Counter(
+            "shipshape_visits_rejected",
+            "Visits refused with 503 because the write queue was full.",
+            registry=r,
+        )
+        self.ready = Gauge(
+            "shipshape_ready", "1 when the instance reports ready, else 0.", registry=r
+        )
+        self.build_info = Info("shipshape_build", "Build information.", registry=r)
+        self.build_info.info(
+            {"version": version, "commit": commit, "python": platform.python_version()}
+        )
+        self.total_requests = 0
+
+    def watch_pool(self, engine: AsyncEngine) -> None:
+        self.registry.register(PoolCollector(engine))
+
+    @contextmanager
+    def db_operation(self, operation: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        except Exception:
+            self.db_errors.labels(operation).inc()
+            raise
+        finally:
+            self.db_latency.labels(operation).observe(time.perf_counter() - start)

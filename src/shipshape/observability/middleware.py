@@ -1,0 +1,161 @@
+"""One pure-ASGI middleware for the per-request cross-cutting work: request id, body limit,
+RED metrics per route template, access log, and Connection: close while draining.
+
+Pure ASGI (not BaseHTTPMiddleware) keeps it cheap on the hot path and streaming-safe."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shipshape.core.state import RuntimeState
+from shipshape.domain.network import forwarded_for_chain, resolve_client_ip
+from shipshape.observability.logging import request_id_var
+from shipshape.observability.metrics import UNMATCHED_ROUTE, Metrics
+
+access_logger = logging.getLogger("shipshape.access")
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+STATUS_CLASSES = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
+TOO_LARGE = b'{"detail":"Request body too large"}'
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class RequestMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        state: RuntimeState,
+        trusted_proxies: list[Any],
+        max_body_bytes: int,
+        access_log: bool,
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.state = state
+        self.trusted_proxies = trusted_proxies
+        self.max_body_bytes = max_body_bytes
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        incoming = _header(scope, b"x-request-id")
+        request_id = incoming if incoming and REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        peer = scope["client"][0] if scope.get("client") else None
+        client_ip = resolve_client_ip(
+            peer,
+            forwarded_for_chain(_header(scope, b"x-forwarded-for"), _header(scope, b"forwarded")),
+            self.trusted_proxies,
+        )
+        scope.setdefault("state", {})["client_ip"] = client_ip
+        scope["state"]["request_id"] = request_id
+        method = scope["method"]
+        status = 500
+        response_started = False
+        rejected = False
+        self.metrics.in_progress.labels(method).inc()
+        self.metrics.total_requests += 1
+
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await self._reject_too_large(send, request_id)
+            status, response_started = 413, True
+            receive_checked = receive
+        else:
+            received = 0
+
+            async def receive_checked() -> Message:
+                nonlocal received, status, response_started, rejected
+                if rejected:
+                    return {"type": "http.disconnect"}
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > self.max_body_bytes:
+                        # Answer now and make the app see a disconnect: frameworks turn
+                        # exceptions raised while reading a body into a vague 400.
+                        rejected = True
+                        if not response_started:
+                            await self._reject_too_large(send, request_id)
+                            status, response_started = 413, True
+                        return {"type": "http.disconnect"}
+                return message
+
+        async def send_wrapped(message: Message) -> None:
+            nonlocal status, response_started
+            if rejected:
+                return  # the 413 has been sent; drop whatever the app answers
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                if self.state.draining:
+                    headers.append((b"connection", b"close"))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            if status != 413:
+                try:
+                    await self.app(scope, receive_checked, send_wrapped)
+                except Exception:
+                    if not rejected:
+                        raise
+        finally:
+            duration = time.perf_counter() - start
+            route = scope.get("route")
+            template = getattr(route, "path", None) or UNMATCHED_ROUTE
+            if status == 404 and route is None:
+                template = UNMATCHED_ROUTE
+            status_class = STATUS_CLASSES.get(status // 100, "5xx")
+            self.metrics.requests.labels(method, template, status_class).inc()
+            self.metrics.latency.labels(method, template).observe(duration)
+            self.metrics.in_progress.labels(method).dec()
+            if self.access_log:
+                access_logger.info(
+                    "%s %s %s",
+                    method,
+                    scope["path"],
+                    status,
+                    extra={
+                        "method": method,
+                        "path": scope["path"],
+                        "route": template,
+                        "status": status,
+                        "duration_ms": round(duration * 1000, 2),
+                        "client_ip": client_ip,
+                        "user_agent": _header(scope, b"user-agent"),
+                    },
+                )
+            request_id_var.reset(token)
+
+    async def _reject_too_large(self, send: Send, request_id: str) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(TOO_LARGE)).encode()),
+                    (b"x-request-id", request_id.encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": TOO_LARGE})

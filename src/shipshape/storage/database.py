@@ -1,0 +1,52 @@
+"""Engine creation per dialect, with pool metrics hooks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from shipshape.core.config import Settings
+from shipshape.storage.urls import dialect_of
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    url = settings.effective_database_url
+    dialect = dialect_of(url)
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if dialect == "sqlite":
+        kwargs["connect_args"] = {"timeout": settings.db_pool_timeout_seconds}
+    else:
+        kwargs.update(
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout_seconds,
+            pool_recycle=1800,
+        )
+        if dialect == "postgresql":
+            kwargs["connect_args"] = {
+                "timeout": settings.db_connect_timeout_seconds,
+                "server_settings": {"application_name": "shipshape"},
+            }
+        else:
+            kwargs["connect_args"] = {"connect_timeout": settings.db_connect_timeout_seconds}
+    engine = create_async_engine(url, **kwargs)
+    if dialect == "sqlite":
+        _tune_sqlite(engine)
+    return engine
+
+
+def _tune_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        # WAL lets readers run during the single writer's commits; FULL keeps commits durable.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[Any]:
+    return async_sessionmaker(engine, expire_on_commit=False)

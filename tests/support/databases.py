@@ -1,0 +1,238 @@
+"""Throwaway PostgreSQL and MariaDB servers on free loopback ports, for tests and scripts.
+
+PostgreSQL 15 binaries come from /usr/lib/postgresql/15/bin (initdb refuses root, so as root
+the server runs as the `postgres` user); MariaDB from the Debian `mariadb-server` package.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+PASSWORD = "test-secret-Pa55"  # noqa: S105 - throwaway test server
+
+
+class ServerUnavailable(RuntimeError):
+    pass
+
+
+@dataclass
+class DatabaseServer:
+    kind: str
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+    admin: callable  # type: ignore[valid-type]  # runs SQL as the superuser
+
+    @property
+    def url(self) -> str:
+        scheme = "postgresql" if self.kind == "postgresql" else "mariadb"
+        return f"{scheme}://{self.user}:{self.password}@{self.host}:{self.port}/{self.database}"
+
+    def url_for(self, database: str) -> str:
+        return self.url.rsplit("/", 1)[0] + "/" + database
+
+    def create_database(self, name: str) -> str:
+        self.admin(f"CREATE DATABASE {name}")
+        if self.kind == "mariadb":
+            self.admin(f"GRANT ALL ON {name}.* TO '{self.user}'@'%'")
+        else:
+            self.admin(f"ALTER DATABASE {name} OWNER TO {self.user}")
+        return self.url_for(name)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait(check: callable, what: str, timeout: float = 60) -> None:  # type: ignore[valid-type]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise ServerUnavailable(f"{what} did not become ready in {timeout}s")
+
+
+@contextlib.contextmanager
+def start_postgres() -> Iterator[DatabaseServer]:
+    if not (PG_BIN / "initdb").exists():
+        raise ServerUnavailable(f"PostgreSQL binaries not found in {PG_BIN}")
+    root = Path(tempfile.mkdtemp(prefix="shipshape-pg-"))
+    data, sockets = root / "data", root / "sock"
+    sockets.mkdir()
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        as_user = ["runuser", "-u", "postgres", "--"]
+        pw = pwd.getpwnam("postgres")
+        os.chown(root, pw.pw_uid, pw.pw_gid)
+        os.chown(sockets, pw.pw_uid, pw.pw_gid)
+    port = free_port()
+    subprocess.run(
+        [
+            *as_user,
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    log = root / "postgres.log"
+    subprocess.run(
+        [
+            *as_user,
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(log),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c max_connections=300 "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+    def admin(sql: str) -> None:
+        subprocess.run(
+            [
+                str(PG_BIN / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-q",
+                "-c",
+                sql,
+            ],
+            check=True,
+            capture_output=True,
+        )
+
+    try:
+        admin(f"CREATE ROLE shipshape LOGIN PASSWORD '{PASSWORD}'")
+        admin("CREATE DATABASE shipshape OWNER shipshape")
+        yield DatabaseServer(
+            "postgresql", "127.0.0.1", port, "shipshape", PASSWORD, "shipshape", admin
+        )
+    finally:
+        subprocess.run(
+            [*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+            capture_output=True,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def start_mariadb() -> Iterator[DatabaseServer]:
+    install_db = shutil.which("mariadb-install-db")
+    mariadbd = shutil.which("mariadbd") or (
+        "/usr/sbin/mariadbd" if Path("/usr/sbin/mariadbd").exists() else None
+    )
+    if not install_db or not mariadbd:
+        raise ServerUnavailable("MariaDB not installed (apt-get install mariadb-server)")
+    root = Path(tempfile.mkdtemp(prefix="shipshape-mariadb-"))
+    data, sock = root / "data", root / "mariadb.sock"
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    port = free_port()
+    subprocess.run(
+        [
+            install_db,
+            "--no-defaults",
+            f"--datadir={data}",
+            f"--user={user}",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    log = open(root / "mariadb.log", "wb")  # noqa: SIM115 - closed in finally
+    process = subprocess.Popen(
+        [
+            mariadbd,
+            "--no-defaults",
+            f"--datadir={data}",
+            f"--socket={sock}",
+            f"--port={port}",
+            "--bind-address=127.0.0.1",
+            f"--user={user}",
+            "--skip-name-resolve",
+            "--max-connections=400",
+            "--innodb-flush-log-at-trx-commit=2",
+            "--innodb-buffer-pool-size=128M",
+            f"--pid-file={root / 'mariadb.pid'}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+    def admin(sql: str) -> None:
+        subprocess.run(
+            ["mariadb", "--no-defaults", f"--socket={sock}", "-uroot", "-e", sql],
+            check=True,
+            capture_output=True,
+        )
+
+    def ping() -> bool:
+        if process.poll() is not None:
+            raise ServerUnavailable(
+                f"mariadbd exited: {(root / 'mariadb.log').read_text()[-2000:]}"
+            )
+        return (
+            subprocess.run(
+                ["mariadb-admin", "--no-defaults", f"--socket={sock}", "-uroot", "ping"],
+                capture_output=True,
+            ).returncode
+            == 0
+        )
+
+    try:
+        _wait(ping, "MariaDB")
+        admin(f"CREATE USER 'shipshape'@'%' IDENTIFIED BY '{PASSWORD}'")
+        admin("CREATE DATABASE shipshape CHARACTER SET utf8mb4")
+        admin("GRANT ALL ON shipshape.* TO 'shipshape'@'%'")
+        yield DatabaseServer(
+            "mariadb", "127.0.0.1", port, "shipshape", PASSWORD, "shipshape", admin
+        )
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+        shutil.rmtree(root, ignore_errors=True)
