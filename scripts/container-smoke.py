@@ -355,6 +355,16 @@ def run_smoke(image: str, report: dict[str, Any]) -> None:
         log("SIGTERM")
         start = time.monotonic()
         podman("kill", "--signal=TERM", name)
+        # Draining: not ready any more, but still serving (SHIPSHAPE_DRAIN_SECONDS=1).
+        drained = None
+        while drained is None and time.monotonic() - start < 1.0:
+            with contextlib.suppress(OSError):
+                ready_status = http_get(f"{base_url}/readyz", timeout=1)[0]
+                if ready_status == 503:
+                    drained = http_get(f"{base_url}/livez", timeout=1)[0]
+            time.sleep(0.05)
+        report["draining_livez_status"] = drained
+        check(drained == 200, f"no drain window: /readyz 503 + /livez 200 not seen ({drained})")
         try:
             waited = podman("wait", name, timeout=STOP_BUDGET_SECONDS + 5)
         except subprocess.TimeoutExpired:

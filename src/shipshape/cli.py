@@ -34,7 +34,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     from shipshape.server import serve
 
-    serve(_settings(args))
+    serve(_settings(args), workers=args.workers)
     return 0
 
 
@@ -138,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP server (one process; scale with replicas)")
     serve.add_argument("--host", help="bind address (default SHIPSHAPE_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="bind port (default SHIPSHAPE_PORT or 8000)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes sharing the port via SO_REUSEPORT (default 1: one per pod)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     migrate = sub.add_parser("migrate", help="apply database migrations (run once per release)")

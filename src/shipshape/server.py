@@ -9,7 +9,10 @@ pending visit writes, closes the pool and exits 0. A second signal exits at once
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import signal
+import socket
 import time
 from types import FrameType
 
@@ -49,7 +52,54 @@ class DrainingServer(uvicorn.Server):
         return await super().on_tick(counter)
 
 
-def serve(settings: Settings) -> None:
+def _listen_socket(host: str, port: int) -> socket.socket:
+    """A listening socket with SO_REUSEPORT: several independent worker processes share the
+    port and the kernel spreads connections across them (like pods behind a Service)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(settings: Settings, workers: int = 1) -> None:
+    """One process serves by default (one per pod: metrics and drain stay per instance).
+    `workers > 1` starts independent processes on a shared SO_REUSEPORT port, for using a
+    whole VM; each has its own metrics, so scrape them per process or prefer replicas."""
+    if workers <= 1:
+        _serve_one(settings, None)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    children = [
+        ctx.Process(target=_serve_one, args=(settings, True), name=f"shipshape-worker-{n}")
+        for n in range(workers)
+    ]
+    for child in children:
+        child.start()
+
+    def forward(sig: int, _frame: FrameType | None) -> None:
+        for child in children:
+            if child.pid is not None and child.is_alive():
+                os.kill(child.pid, sig)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    codes = []
+    for child in children:
+        child.join()
+        codes.append(child.exitcode)
+    if any(codes):
+        raise SystemExit(1)
+
+
+def _serve_one(settings: Settings, reuse_port: bool | None) -> None:
+    if reuse_port:
+        from shipshape.observability.logging import configure_logging
+
+        configure_logging(settings.log_format, settings.log_level, settings.secret_values())
     app = create_app(settings)
     state: RuntimeState = app.state.services.state
     config = uvicorn.Config(
@@ -68,4 +118,8 @@ def serve(settings: Settings) -> None:
         timeout_graceful_shutdown=int(max(1, settings.shutdown_timeout_seconds)),
         backlog=2048,
     )
-    DrainingServer(config, state, settings.drain_seconds).run()
+    server = DrainingServer(config, state, settings.drain_seconds)
+    if reuse_port:
+        server.run(sockets=[_listen_socket(settings.host, settings.port)])
+    else:
+        server.run()

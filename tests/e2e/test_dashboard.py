@@ -630,6 +630,31 @@ def test_birthday_form(browser: Any, stack: Stack) -> None:
         recorder.assert_clean(expected=lambda line: bool(provoked.search(line)))
 
 
+def test_visits_paging_follows_link_header(browser: Any, stack: Stack) -> None:
+    for n in range(3):
+        stack.http("GET", "/", headers={"User-Agent": f"pager-{n}", "Accept": "application/json"})
+    _find_visit(stack, "pager-2")
+
+    with open_page(browser, stack, DESKTOP, path="/ui?pageSize=2") as (page, recorder):
+        rows = page.locator("#visits-table tbody tr")
+        older = page.get_by_role("button", name="Older")
+        newer = page.get_by_role("button", name="Newer")
+        page.wait_for_selector("#visits-state:has-text('Page 1')")
+        first = rows.all_text_contents()
+        assert len(first) == 2
+        assert newer.is_disabled()
+        older.click()
+        page.wait_for_selector("#visits-state:has-text('Page 2')")
+        second = rows.all_text_contents()
+        assert len(second) == 2
+        assert not set(first) & set(second)
+        newer.click()
+        page.wait_for_selector("#visits-state:has-text('Page 1')")
+        assert rows.all_text_contents() == first
+        assert any("cursor=" in u or "before=" in u for u in recorder.urls if "/list?" in u)
+        recorder.assert_clean()
+
+
 def test_dashboard_phone(browser: Any, stack: Stack) -> None:
     with open_page(
         browser,

@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-import pytest
-
 
 def today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
@@ -92,7 +90,11 @@ async def test_visitors_pagination(client):
 
 
 async def test_hello_put_then_get(client):
-    dob = today().replace(year=today().year - 30) if not (today().month == 2 and today().day == 29) else dt.date(1990, 2, 28)
+    dob = (
+        today().replace(year=today().year - 30)
+        if not (today().month == 2 and today().day == 29)
+        else dt.date(1990, 2, 28)
+    )
     put = await client.put("/hello/alice", json={"dateOfBirth": dob.isoformat()})
     assert put.status_code == 204
     assert put.content == b""
@@ -126,7 +128,14 @@ async def test_stats_has_compatibility_keys(client):
     body = (await client.get("/stats")).json()
     assert isinstance(body["cpu"], (int, float))
     assert 0 <= body["ram"] <= 100
-    assert {"load_average", "disk", "process", "uptime_seconds", "hostname", "requests_total"} <= body.keys()
+    assert {
+        "load_average",
+        "disk",
+        "process",
+        "uptime_seconds",
+        "hostname",
+        "requests_total",
+    } <= body.keys()
 
 
 async def test_config_and_version(client):

@@ -12,11 +12,15 @@ from shipshape.storage.models import User, Visit
 
 async def test_concurrent_upserts_leave_one_row(client):
     dates = [(dt.date(1980, 1, 1) + dt.timedelta(days=n)).isoformat() for n in range(200)]
-    responses = await asyncio.gather(*(client.put("/hello/alice", json={"dateOfBirth": d}) for d in dates))
+    responses = await asyncio.gather(
+        *(client.put("/hello/alice", json={"dateOfBirth": d}) for d in dates)
+    )
     assert [r.status_code for r in responses] == [204] * 200
     engine = client.app.state.services.engine
     async with engine.connect() as conn:
-        rows = (await conn.execute(select(User.date_of_birth).where(User.username == "alice"))).all()
+        rows = (
+            await conn.execute(select(User.date_of_birth).where(User.username == "alice"))
+        ).all()
     assert len(rows) == 1
     assert rows[0][0].isoformat() in dates
 

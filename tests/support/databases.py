@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
-PASSWORD = "test-secret-Pa55"  # noqa: S105 - throwaway test server
+PASSWORD = "test-secret-Pa55"
 
 
 class ServerUnavailable(RuntimeError):

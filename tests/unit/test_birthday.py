@@ -32,5 +32,9 @@ def test_days_until_birthday(dob, today, days):
 
 def test_greeting_messages():
     assert greeting("alice", D(1990, 6, 15), D(2024, 6, 15)) == "Hello, alice! Happy birthday!"
-    assert greeting("bob", D(1990, 6, 16), D(2024, 6, 15)) == "Hello, bob! Your birthday is in 1 day"
-    assert greeting("bob", D(1990, 6, 20), D(2024, 6, 15)) == "Hello, bob! Your birthday is in 5 days"
+    assert (
+        greeting("bob", D(1990, 6, 16), D(2024, 6, 15)) == "Hello, bob! Your birthday is in 1 day"
+    )
+    assert (
+        greeting("bob", D(1990, 6, 20), D(2024, 6, 15)) == "Hello, bob! Your birthday is in 5 days"
+    )

@@ -29,7 +29,11 @@ def test_resolve_client_ip(peer, xff, forwarded, expected):
 
 @pytest.mark.parametrize(
     ("ip", "expected"),
-    [("198.51.100.77", "198.51.100.0"), ("2001:db8:abcd:1234::1", "2001:db8:abcd::"), ("junk", "junk")],
+    [
+        ("198.51.100.77", "198.51.100.0"),
+        ("2001:db8:abcd:1234::1", "2001:db8:abcd::"),
+        ("junk", "junk"),
+    ],
 )
 def test_anonymize(ip, expected):
     assert anonymize_ip(ip) == expected

@@ -12,7 +12,10 @@ def test_cursor_round_trip():
     )
 
 
-@pytest.mark.parametrize("bad", ["", "!!", "W10", encode_cursor("x"), encode_cursor(1, 2), "a" * 600, encode_cursor(True)])
+@pytest.mark.parametrize(
+    "bad",
+    ["", "!!", "W10", encode_cursor("x"), encode_cursor(1, 2), "a" * 600, encode_cursor(True)],
+)
 def test_cursor_rejects_garbage(bad):
     with pytest.raises(InvalidCursor):
         decode_cursor(bad, (int,))
@@ -34,7 +37,9 @@ def test_plain_urls_get_async_drivers(plain, driver):
 
 
 def test_password_override_and_redaction():
-    assert to_async_url("postgresql://u:old@h/d", password="n3w") == "postgresql+asyncpg://u:n3w@h/d"
+    assert (
+        to_async_url("postgresql://u:old@h/d", password="n3w") == "postgresql+asyncpg://u:n3w@h/d"
+    )
     assert "s3cret" not in redact_url("postgresql://u:s3cret@h/d")
     with pytest.raises(UnsupportedDatabaseURL):
         to_async_url("oracle://u:p@h/d")

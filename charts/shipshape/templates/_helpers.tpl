@@ -364,3 +364,9 @@ volumeMounts:
     {{- end }}
   {{- end }}
 {{- end }}
+
+{{- define "shipshape.validateKubeVersion" -}}
+{{- if not (semverCompare .Chart.KubeVersion .Capabilities.KubeVersion.Version) -}}
+{{- fail (printf "Kubernetes %s is not supported: this chart needs kubeVersion %s" .Capabilities.KubeVersion.Version .Chart.KubeVersion) -}}
+{{- end -}}
+{{- end -}}

@@ -76,7 +76,7 @@
   }
 
   const numberFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
-  const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+  const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "short", timeStyle: "medium" });
 
   function formatPercent(value) {
     return typeof value === "number" && Number.isFinite(value) ? `${numberFormat.format(value)} %` : "–";

@@ -1,0 +1,268 @@
+"""Static checks of the container build: Dockerfile (hadolint + our own rules), .dockerignore,
+the offline base-image script. Fast; the real build and run is test_container_smoke.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DOCKERFILE = REPO / "Dockerfile"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def find_tool(name: str) -> str:
+    """A CLI from the project venv, .tools/ or PATH; missing: skip locally, fail in CI."""
+    for candidate in (
+        Path(sys.executable).parent / name,
+        REPO / ".venv/bin" / name,
+        REPO / ".tools/bin" / name,
+    ):
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    found = shutil.which(name)
+    if found:
+        return found
+    message = f"{name} not found (uv sync installs it into .venv)"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def instructions(text: str) -> list[tuple[str, str, int]]:
+    """(INSTRUCTION, arguments, line number) with continuation lines joined, comments dropped."""
+    result: list[tuple[str, str, int]] = []
+    buffer, start = "", 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not buffer and (not line or line.startswith("#")):
+            continue
+        if buffer and line.startswith("#"):
+            continue
+        if not buffer:
+            start = number
+        if line.endswith("\\"):
+            buffer += line[:-1] + " "
+            continue
+        buffer += line
+        keyword, _, args = buffer.partition(" ")
+        result.append((keyword.upper(), args.strip(), start))
+        buffer = ""
+    return result
+
+
+def stages(text: str) -> list[list[tuple[str, str, int]]]:
+    out: list[list[tuple[str, str, int]]] = []
+    for item in instructions(text):
+        if item[0] == "FROM":
+            out.append([])
+        if out:
+            out[-1].append(item)
+    return out
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> str:
+    return DOCKERFILE.read_text()
+
+
+def test_hadolint_passes(dockerfile: str) -> None:
+    hadolint = find_tool("hadolint")
+    result = subprocess.run(
+        [hadolint, "--format", "json", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    findings = json.loads(result.stdout or "[]")
+    assert result.returncode == 0 and findings == [], findings or result.stderr
+
+
+def test_every_hadolint_ignore_has_a_written_reason(dockerfile: str) -> None:
+    lines = dockerfile.splitlines()
+    ignores = [i for i, line in enumerate(lines) if re.match(r"\s*#\s*hadolint\s+ignore", line)]
+    for index in ignores:
+        above = lines[index - 1].strip() if index else ""
+        assert above.startswith("#") and "hadolint" not in above and len(above) > 20, (
+            f"Dockerfile line {index + 1}: `{lines[index].strip()}` needs a reason comment above"
+        )
+        rules = re.findall(r"DL\d{4}|SC\d{4}", lines[index])
+        block = "\n".join(lines[max(0, index - 6) : index])
+        for rule in rules:
+            assert rule in block, f"the reason above line {index + 1} must name {rule}"
+    for config in (REPO / ".hadolint.yaml", REPO / ".hadolint.yml"):
+        if config.exists():
+            text = config.read_text()
+            for rule in re.findall(r"^\s*-\s*(DL\d{4}|SC\d{4})\b(.*)$", text, re.M):
+                assert "#" in rule[1], f"{config.name}: ignored {rule[0]} without a reason comment"
+
+
+def test_multi_stage_with_overridable_official_base(dockerfile: str) -> None:
+    all_stages = stages(dockerfile)
+    assert len(all_stages) >= 2, "multi-stage build expected"
+    header = dockerfile.split("FROM", 1)[0]
+    match = re.search(r"^ARG BASE_IMAGE=(\S+)$", header, re.M)
+    assert match, "global `ARG BASE_IMAGE=<default>` before the first FROM"
+    assert re.fullmatch(r"(docker\.io/library/)?python:3\.1[1-9]-slim(-\w+)?", match.group(1))
+    for stage in all_stages:
+        assert stage[0][1].startswith("${BASE_IMAGE}"), f"stage uses {stage[0][1]}"
+
+
+def test_dependencies_come_from_the_lock_file(dockerfile: str) -> None:
+    builder = " ".join(args for _, args, _ in stages(dockerfile)[0])
+    assert "uv.lock" in builder
+    syncs = re.findall(r"uv sync[^&]*", builder)
+    assert syncs, "uv sync expected in the builder"
+    for sync in syncs:
+        assert "--frozen" in sync or "--locked" in sync, sync
+        assert "--no-dev" in sync, sync
+    assert re.search(r"UV_VERSION=\d+\.\d+\.\d+", builder), "uv version pinned"
+    assert '"uv==${UV_VERSION}"' in builder
+
+
+def test_runtime_stage_is_minimal_non_root_and_read_only_friendly(dockerfile: str) -> None:
+    runtime = stages(dockerfile)[-1]
+    by_kind: dict[str, list[str]] = {}
+    for keyword, args, _ in runtime:
+        by_kind.setdefault(keyword, []).append(args)
+    runs = " ".join(by_kind.get("RUN", []))
+    for forbidden in ("apt-get install", "pip install", "uv ", "gcc", "build-essential"):
+        assert forbidden not in runs, f"runtime stage must not `{forbidden}`"
+    copies = by_kind.get("COPY", [])
+    assert any(c.startswith("--from=builder") and "/opt/venv" in c for c in copies), copies
+    assert not any("--chown" in c for c in copies), "the code must not be writable by the app"
+    users = by_kind.get("USER", [])
+    assert users, "USER missing"
+    uid, _, gid = users[-1].partition(":")
+    assert uid.isdigit() and int(uid) >= 10000, f"numeric non-root UID, got {users[-1]}"
+    assert gid.isdigit() and int(gid) != 0
+    env = " ".join(by_kind.get("ENV", []))
+    for setting in ("PYTHONDONTWRITEBYTECODE=1", "SHIPSHAPE_HOST=0.0.0.0", "SHIPSHAPE_GIT_COMMIT"):
+        assert setting in env, setting
+    # The environment would shadow DATABASE_URL_FILE: no default URL in the image.
+    assert "DATABASE_URL" not in env
+
+
+def test_entrypoint_signals_health_and_port(dockerfile: str) -> None:
+    runtime = {keyword: args for keyword, args, _ in stages(dockerfile)[-1]}
+    assert json.loads(runtime["ENTRYPOINT"]) == ["shipshape"]
+    assert json.loads(runtime["CMD"]) == ["serve"]
+    assert runtime["STOPSIGNAL"] == "SIGTERM"
+    assert runtime["EXPOSE"] == "8000"
+    health = runtime["HEALTHCHECK"]
+    exec_form = json.loads(health.split("CMD", 1)[1].strip())
+    assert exec_form == ["shipshape", "healthcheck"], "no shell, curl or wget needed"
+    assert "--interval=" in health and "--timeout=" in health
+
+
+def test_oci_labels_from_build_args(dockerfile: str) -> None:
+    runtime = stages(dockerfile)[-1]
+    args = {a.split("=", 1)[0] for k, a, _ in runtime if k == "ARG"}
+    assert {"VERSION", "VCS_REF", "BUILD_DATE", "SOURCE"} <= args
+    labels = " ".join(a for k, a, _ in runtime if k == "LABEL")
+    for key, arg in (
+        ("version", "VERSION"),
+        ("revision", "VCS_REF"),
+        ("created", "BUILD_DATE"),
+        ("source", "SOURCE"),
+    ):
+        assert re.search(rf'org\.opencontainers\.image\.{key}="\$\{{{arg}\}}"', labels), key
+
+
+def _dockerignore_excluded(patterns: list[str], path: str) -> bool:
+    """Docker/buildah semantics: last matching pattern wins, `!` re-includes, a pattern that
+    matches a parent directory matches everything below it."""
+
+    def regex(pattern: str) -> re.Pattern[str]:
+        out, i = "", 0
+        while i < len(pattern):
+            if pattern.startswith("**/", i):
+                out, i = out + "(?:.*/)?", i + 3
+            elif pattern.startswith("**", i):
+                out, i = out + ".*", i + 2
+            elif pattern[i] == "*":
+                out, i = out + "[^/]*", i + 1
+            elif pattern[i] == "?":
+                out, i = out + "[^/]", i + 1
+            else:
+                out, i = out + re.escape(pattern[i]), i + 1
+        return re.compile(out)
+
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    excluded = False
+    for raw in patterns:
+        negate = raw.startswith("!")
+        compiled = regex(raw.lstrip("!").strip("/"))
+        if any(compiled.fullmatch(p) for p in prefixes):
+            excluded = not negate
+    return excluded
+
+
+def test_dockerignore_keeps_the_context_small() -> None:
+    patterns = [
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    for needed in ("pyproject.toml", "uv.lock", "README.md", "src/shipshape/cli.py"):
+        assert not _dockerignore_excluded(patterns, needed), f"{needed} must be in the context"
+    for unwanted in (
+        ".git/HEAD",
+        ".venv/bin/python",
+        ".tools/bin/uv",
+        "tests/conftest.py",
+        "docs/container.md",
+        "charts/shipshape/Chart.yaml",
+        "infra/terraform/main.tf",
+        "src/shipshape/__pycache__/cli.cpython-311.pyc",
+        "src/shipshape/shipshape.db",
+        ".pytest_cache/v/cache",
+        ".ruff_cache/x",
+        "shipshape.db",
+        "deploy/containers/dev-secrets/db_password",
+        ".env",
+    ):
+        assert _dockerignore_excluded(patterns, unwanted), f"{unwanted} must stay out"
+
+
+def test_dockerfile_copies_only_what_dockerignore_allows(dockerfile: str) -> None:
+    patterns = [
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    for keyword, args, line in instructions(dockerfile):
+        if keyword == "COPY" and not args.startswith("--from"):
+            for source in args.split()[:-1]:
+                if not source.startswith("--"):
+                    assert not _dockerignore_excluded(patterns, source.rstrip("/")), (
+                        f"line {line}: COPY {source} is excluded by .dockerignore"
+                    )
+                    assert (REPO / source).exists(), f"line {line}: {source} does not exist"
+
+
+def test_base_image_script_is_clean_shell() -> None:
+    script = REPO / "scripts/build-base-image.sh"
+    assert os.access(script, os.X_OK), "scripts/build-base-image.sh must be executable"
+    text = script.read_text()
+    assert "set -euo pipefail" in text
+    assert "podman image exists" in text, "the base image build is cached"
+    shellcheck = find_tool("shellcheck")
+    result = subprocess.run([shellcheck, str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_containers_conf_has_the_documented_workarounds() -> None:
+    import tomllib
+
+    conf = tomllib.loads((REPO / "deploy/containers/containers.conf").read_text())
+    assert conf["engine"]["runtime"] == "runc"
+    assert any(u.startswith("nofile=") for u in conf["containers"]["default_ulimits"])
