@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_IMAGE = "localhost/shipshape:smoke"
+DEFAULT_IMAGE = "localhost/shipshape:dev"  # compose.yaml's default SHIPSHAPE_IMAGE
 LOCAL_BASE = "localhost/shipshape-base:py3.11-bookworm"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 APP_UID = 10001
@@ -174,7 +174,7 @@ def inspect_image(image: str) -> dict[str, Any]:
     for key in ("version", "revision", "created", "source"):
         check(f"org.opencontainers.image.{key}" in labels, f"label {key} missing")
     env = dict(item.split("=", 1) for item in config.get("Env") or [])
-    check(env.get("SHIPSHAPE_HOST") == "0.0.0.0", "SHIPSHAPE_HOST must be 0.0.0.0")  # noqa: S104
+    check(env.get("SHIPSHAPE_HOST") == "0.0.0.0", "SHIPSHAPE_HOST must be 0.0.0.0")
     check(env.get("SHIPSHAPE_GIT_COMMIT") == labels["org.opencontainers.image.revision"], "commit")
     return {"size": int(info["Size"]), "labels": labels, "user": user}
 
@@ -200,7 +200,7 @@ def postgres() -> Iterator[Any]:
 def http_get(url: str, *, accept: str = "application/json", timeout: float = 5) -> tuple:
     request = urllib.request.Request(url, headers={"Accept": accept, "User-Agent": "smoke/1"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read().decode(), dict(response.headers)
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode(errors="replace"), dict(exc.headers)
@@ -404,6 +404,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if shutil.which("podman") is None:
         log("podman not found (apt-get install -y podman buildah uidmap)")
+        return 2
+    conf = Path(podman_env()["CONTAINERS_CONF"])
+    if conf.is_file() and 'runtime = "runc"' in conf.read_text() and not shutil.which("runc"):
+        log(f"{conf} selects runc, which is not installed (apt-get install -y runc)")
         return 2
     report: dict[str, Any] = {"image": args.image}
     total_start = time.monotonic()

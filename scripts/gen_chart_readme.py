@@ -74,7 +74,13 @@ def table(params: list[Param]) -> str:
     for param in params:
         if param.section != section:
             section = param.section
-            out += ["", f"### {section}", "", "| Name | Description | Default |", "| --- | --- | --- |"]
+            out += [
+                "",
+                f"### {section}",
+                "",
+                "| Name | Description | Default |",
+                "| --- | --- | --- |",
+            ]
         default = json.dumps(param.default, separators=(", ", ": "))
         out.append(f"| `{param.path}` | {_cell(param.description)} | `{_cell(default)}` |")
     return "\n".join(out).strip("\n") + "\n"

@@ -94,12 +94,20 @@ def bump(root: Path, version: str, environments: list[str]) -> dict[str, list[st
             match = LINE.match(body)
             if match and match["env"] in seen:
                 env = match["env"]
-                seen[env].add(next(d for d in GITOPS_DIRS if str(path.relative_to(root)).startswith(d)))
+                seen[env].add(
+                    next(d for d in GITOPS_DIRS if str(path.relative_to(root)).startswith(d))
+                )
                 if match["value"] != version:
-                    body = f"{match['head']}{match['quote']}{version}{match['quote']}{match['tail']}"
+                    body = (
+                        f"{match['head']}{match['quote']}{version}{match['quote']}{match['tail']}"
+                    )
                     dirty = True
                     changed[env].append(str(path.relative_to(root)))
-            elif match is None and re.search(r"#\s*" + re.escape(MARKER) + ":", body) and not body.lstrip().startswith("#"):
+            elif (
+                match is None
+                and re.search(r"#\s*" + re.escape(MARKER) + ":", body)
+                and not body.lstrip().startswith("#")
+            ):
                 raise ReleaseError(f"{path}: malformed {MARKER} line: {body.strip()!r}")
             out.append(body + newline)
         if dirty:
@@ -112,7 +120,9 @@ def bump(root: Path, version: str, environments: list[str]) -> dict[str, list[st
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p_meta = sub.add_parser("meta", help="resolve the version and environments of a release run")
     p_meta.add_argument("--event", required=True)
@@ -120,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     p_meta.add_argument("--version")
     p_meta.add_argument("--environment")
     p_meta.add_argument("--github-output", type=Path)
-    p_bump = sub.add_parser("bump", help="set the image tag of environments in the GitOps manifests")
+    p_bump = sub.add_parser(
+        "bump", help="set the image tag of environments in the GitOps manifests"
+    )
     p_bump.add_argument("--version", required=True)
     p_bump.add_argument("--env", action="append", required=True, dest="envs")
     p_bump.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[2])

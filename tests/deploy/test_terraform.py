@@ -68,7 +68,13 @@ NON_TAGGABLE = {
 }
 
 # Outputs the chart (and docs/README instructions) rely on.
-CHART_OUTPUTS = {"app_role_arn", "db_endpoint", "db_secret_arn", "ecr_repository_url", "helm_values"}
+CHART_OUTPUTS = {
+    "app_role_arn",
+    "db_endpoint",
+    "db_secret_arn",
+    "ecr_repository_url",
+    "helm_values",
+}
 
 # S3 native locking (use_lockfile) needs Terraform >= 1.10.
 MIN_TERRAFORM = (1, 10)
@@ -362,7 +368,8 @@ def test_versions_declared(directory: Path) -> None:
     assert len(versions) == 1, f"{rel(directory)}: exactly one required_version"
     constraint = unquote(versions[0])
     bound = lower_bound(constraint)
-    assert bound and bound >= MIN_TERRAFORM, f"{rel(directory)}: Terraform >= 1.10 ({constraint})"
+    assert bound is not None, f"{rel(directory)}: unreadable required_version {constraint}"
+    assert bound >= MIN_TERRAFORM, f"{rel(directory)}: Terraform >= 1.10 ({constraint})"
 
     declared = required_providers(config)
     used = providers_used(config)
@@ -419,7 +426,8 @@ def test_roots_guard_account_and_set_default_tags(directory: Path) -> None:
     assert len(aws) == 1, f"{rel(directory)}: one aws provider block"
     assert "allowed_account_ids" in aws[0], "guard against applying with the wrong account"
     tags = aws[0].get("default_tags")
-    assert tags and tags[0].get("tags"), f"{rel(directory)}: aws provider default_tags"
+    assert tags, f"{rel(directory)}: aws provider default_tags"
+    assert tags[0].get("tags"), f"{rel(directory)}: aws provider default_tags.tags"
 
 
 def test_env_roots_differ_only_by_environment_name() -> None:
@@ -537,9 +545,7 @@ def test_checkov_skips_have_reasons() -> None:
 def test_app_role_is_least_privilege() -> None:
     """The app may read its database secret and decrypt it via Secrets Manager, nothing else."""
     config = load_dir(MODULES / "workload-identity")
-    documents = {
-        n: b for t, n, b in resources(config, "data") if t == "aws_iam_policy_document"
-    }
+    documents = {n: b for t, n, b in resources(config, "data") if t == "aws_iam_policy_document"}
     permissions = documents["permissions"]["statement"]
     actions = sorted(a for s in permissions for a in s["actions"])
     assert actions == [
@@ -557,8 +563,10 @@ def test_app_role_is_least_privilege() -> None:
     assume = json.dumps(documents["assume"]["statement"])
     text = dir_text(MODULES / "workload-identity")
     assert 'subject = "system:serviceaccount:${var.namespace}:${var.service_account}"' in text
-    assert "${var.oidc_issuer}:sub" in assume and "local.subject" in assume
-    assert "kubernetes-namespace" in assume and "kubernetes-service-account" in assume
+    assert "${var.oidc_issuer}:sub" in assume
+    assert "local.subject" in assume
+    assert "kubernetes-namespace" in assume
+    assert "kubernetes-service-account" in assume
     # Defaults match the chart: namespace and service account `shipshape`.
     variables_ = named(config, "variable")
     assert unquote(variables_["namespace"]["default"]) == "shipshape"
@@ -580,7 +588,8 @@ def test_database_requires_tls_and_is_private() -> None:
     assert instance["manage_master_user_password"] is True
     assert "password" not in instance, "the password is managed by RDS, never by Terraform"
     rules = [b for t, _, b in resources(config) if t == "aws_vpc_security_group_ingress_rule"]
-    assert rules and all("referenced_security_group_id" in r for r in rules)
+    assert rules
+    assert all("referenced_security_group_id" in r for r in rules)
     assert not any("cidr_ipv4" in r for r in rules), "only security groups may reach the database"
 
 
@@ -624,8 +633,11 @@ def test_terraform_validate_and_test(module: Path, terraform_env: Path) -> None:
 
 
 def _load_docs_script() -> Any:
-    spec = importlib.util.spec_from_file_location("gen_tf_docs", ROOT / "scripts" / "gen_tf_docs.py")
-    assert spec and spec.loader
+    spec = importlib.util.spec_from_file_location(
+        "gen_tf_docs", ROOT / "scripts" / "gen_tf_docs.py"
+    )
+    assert spec
+    assert spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -635,7 +647,8 @@ def _load_docs_script() -> Any:
 def test_module_readme_is_generated_from_code(module: Path) -> None:
     docs = _load_docs_script()
     readme = (module / "README.md").read_text(encoding="utf-8")
-    assert docs.BEGIN in readme and docs.END in readme
+    assert docs.BEGIN in readme
+    assert docs.END in readme
     assert readme == docs.expected_readme(module), (
         f"{rel(module)}/README.md is stale: run python scripts/gen_tf_docs.py"
     )

@@ -75,8 +75,8 @@ async def test_visitors_aggregates_per_ip(client):
         await other.get("/")
     visitors = (await client.get("/visitors")).json()
     by_ip = {v["ip"]: v for v in visitors}
-    assert by_ip["203.0.113.7"]["visits"] == 2
-    assert by_ip["198.51.100.20"]["visits"] == 1
+    assert by_ip["203.0.113.7"]["count"] == 2
+    assert by_ip["198.51.100.20"]["count"] == 1
     assert by_ip["203.0.113.7"]["first_seen"] <= by_ip["203.0.113.7"]["last_seen"]
     assert visitors[0]["ip"] == "198.51.100.20"  # most recently seen first
 

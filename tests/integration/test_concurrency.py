@@ -32,4 +32,4 @@ async def test_concurrent_visits_are_all_recorded(client):
     async with engine.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(Visit))).scalar_one() == 1000
     visitors = (await client.get("/visitors")).json()
-    assert visitors[0]["visits"] == 1000
+    assert visitors[0]["count"] == 1000

@@ -278,7 +278,7 @@ Arguments: "image" (dict with digest and pullPolicy), "cpuLimit" (the container'
 {{- $skips = append $skips "CKV_K8S_43=The image is pinned to an immutable release tag; set image.digest to pin it by digest" -}}
 {{- end -}}
 {{- if ne .image.pullPolicy "Always" -}}
-{{- $skips = append $skips "CKV_K8S_15=Release tags are immutable, so IfNotPresent is safe and keeps restarts independent of the registry; set image.pullPolicy=Always otherwise" -}}
+{{- $skips = append $skips "CKV_K8S_15=Release tags are immutable, so IfNotPresent is safe and keeps restarts independent of the registry; otherwise set image.pullPolicy to Always" -}}
 {{- end -}}
 {{- if not .cpuLimit -}}
 {{- $skips = append $skips "CKV_K8S_11=No CPU limit by design: CFS throttling hurts latency while the CPU request already guarantees the share; set resources.limits.cpu to add one" -}}

@@ -20,14 +20,24 @@ class ContextFilter(logging.Filter):
         super().__init__()
         self.secrets = [s for s in secrets if s]
 
+    def _scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "********")
+        return text
+
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
         if self.secrets:
             message = record.getMessage()
             if any(secret in message for secret in self.secrets):
-                for secret in self.secrets:
-                    message = message.replace(secret, "********")
-                record.msg, record.args = message, None
+                record.msg, record.args = self._scrub(message), None
+            for key, value in record.__dict__.items():
+                if (
+                    isinstance(value, str)
+                    and key != "msg"
+                    and any(s in value for s in self.secrets)
+                ):
+                    record.__dict__[key] = self._scrub(value)
         return True
 
 

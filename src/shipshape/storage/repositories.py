@@ -104,7 +104,10 @@ class VisitRepository:
         ip: str | None = None,
     ) -> list[dict[str, Any]]:
         query = select(
-            visitors.c.ip, visitors.c.visits, visitors.c.first_seen, visitors.c.last_seen
+            visitors.c.ip,
+            visitors.c.visits.label("count"),
+            visitors.c.first_seen,
+            visitors.c.last_seen,
         )
         if ip is not None:
             query = query.where(visitors.c.ip == ip)

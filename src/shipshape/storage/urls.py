@@ -48,9 +48,7 @@ def redact_url(raw: str) -> str:
         url = make_url(raw)
     except ArgumentError:
         return "<invalid>"
-    if url.password is not None:
-        url = url.set(password="********")  # noqa: S106 - a mask, not a password
-    return url.render_as_string(hide_password=False)
+    return url.render_as_string(hide_password=True)  # password shown as ***
 
 
 def url_password(raw: str) -> str | None:

@@ -35,7 +35,6 @@ module "cluster" {
 
   name                   = module.environment.name
   kubernetes_version     = var.kubernetes_version
-  vpc_id                 = module.network.vpc_id
   subnet_ids             = module.network.private_subnet_ids
   endpoint_public_access = length(var.cluster_public_access_cidrs) > 0
   public_access_cidrs    = var.cluster_public_access_cidrs

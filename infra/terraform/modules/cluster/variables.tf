@@ -14,11 +14,6 @@ variable "kubernetes_version" {
   }
 }
 
-variable "vpc_id" {
-  description = "VPC that hosts the cluster."
-  type        = string
-}
-
 variable "subnet_ids" {
   description = "Private subnets (one per AZ) for the control plane ENIs and the nodes."
   type        = list(string)

@@ -62,6 +62,7 @@ async def stats(services: ServicesDep) -> Response:
         "cgroup_memory": _cgroup_memory(),
         "uptime_seconds": round(time.time() - services.state.started_at, 3),
         "hostname": socket.gethostname(),
+        "pid": os.getpid(),
         "pod": os.environ.get("HOSTNAME", socket.gethostname()),
         "requests_total": services.metrics.total_requests,
     }

@@ -44,7 +44,7 @@ class VisitOut(BaseModel):
 
 class VisitorOut(BaseModel):
     ip: str
-    visits: int
+    count: int
     first_seen: dt.datetime
     last_seen: dt.datetime
 

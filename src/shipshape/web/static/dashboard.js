@@ -273,7 +273,7 @@
 
   // ---------------------------------------------------------------- /stats polling
 
-  let previous = null; // { total, at, hostname } for the request-rate delta
+  let previous = null; // { total, at, instance } for the request-rate delta
 
   function renderStats(stats) {
     charts.cpu.push(stats.cpu);
@@ -283,9 +283,10 @@
 
     const now = performance.now();
     const total = stats.requests_total;
+    const instance = `${stats.hostname ?? ""}/${stats.pid ?? ""}`;
     if (typeof total === "number") {
-      // A different host (load-balanced replicas) or a smaller count (restart) is a new baseline.
-      if (previous && previous.hostname === stats.hostname && total >= previous.total) {
+      // Another instance (load-balanced replicas) or a smaller count (restart): new baseline.
+      if (previous && previous.instance === instance && total >= previous.total) {
         const seconds = (now - previous.at) / 1000;
         if (seconds > 0) {
           const rate = (total - previous.total) / seconds;
@@ -293,7 +294,7 @@
           $("value-rps").textContent = formatRate(rate);
         }
       }
-      previous = { total, at: now, hostname: stats.hostname };
+      previous = { total, at: now, instance };
       $("fact-requests").textContent = numberFormat.format(total);
     }
 

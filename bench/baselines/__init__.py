@@ -1,0 +1,1 @@
+"""Anchor (b): naive baselines, written the way typical take-home solutions are."""

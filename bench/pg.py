@@ -1,0 +1,131 @@
+"""A throwaway PostgreSQL 15 with DURABLE settings for the benchmark.
+
+Unlike the test fixture (fsync=off), every commit here is flushed to disk: fsync=on,
+synchronous_commit=on, full_page_writes=on. Only durability-neutral knobs are tuned
+(shared_buffers, max_wal_size so that no checkpoint storm lands in a short run).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+USER = "bench"
+PASSWORD = "bench-Pa55"  # throwaway instance on loopback only
+DATABASE = "bench"
+
+DURABLE_SETTINGS = {
+    "fsync": "on",
+    "synchronous_commit": "on",
+    "full_page_writes": "on",
+    "wal_sync_method": "fdatasync",
+    "max_connections": "300",
+    "shared_buffers": "512MB",
+    "max_wal_size": "4GB",
+    "checkpoint_timeout": "30min",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Postgres:
+    host: str
+    port: int
+    root: Path
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://{USER}:{PASSWORD}@{self.host}:{self.port}/{DATABASE}"
+
+    def psql_args(self, user: str = USER, database: str = DATABASE) -> list[str]:
+        return [
+            str(PG_BIN / "psql"),
+            "-h",
+            self.host,
+            "-p",
+            str(self.port),
+            "-U",
+            user,
+            "-d",
+            database,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+        ]
+
+    def sql(self, statement: str, user: str = USER, database: str = DATABASE) -> str:
+        """Run SQL through psql and return its unaligned, tuples-only output."""
+        done = subprocess.run(
+            [*self.psql_args(user, database), "-c", statement],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PGPASSWORD": PASSWORD},
+        )
+        return done.stdout.strip()
+
+    def scalar(self, statement: str) -> int:
+        return int(self.sql(statement).splitlines()[-1])
+
+    def settings(self) -> dict[str, str]:
+        names = ", ".join(f"'{name}'" for name in DURABLE_SETTINGS)
+        out = self.sql(f"SELECT name, setting FROM pg_settings WHERE name IN ({names})")
+        return dict(line.split("|", 1) for line in out.splitlines() if "|" in line)
+
+
+@contextlib.contextmanager
+def durable_postgres() -> Iterator[Postgres]:
+    if not (PG_BIN / "initdb").exists():
+        raise RuntimeError(f"PostgreSQL 15 binaries not found in {PG_BIN}")
+    root = Path(tempfile.mkdtemp(prefix="shipshape-bench-pg-"))
+    data, sockets = root / "data", root / "sock"
+    sockets.mkdir()
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        as_user = ["runuser", "-u", "postgres", "--"]
+        pw = pwd.getpwnam("postgres")
+        os.chown(root, pw.pw_uid, pw.pw_gid)
+        os.chown(sockets, pw.pw_uid, pw.pw_gid)
+    port = free_port()
+    subprocess.run(
+        [*as_user, str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]
+        + ["-E", "UTF8"],
+        check=True,
+        capture_output=True,
+    )
+    options = " ".join(f"-c {k}={v}" for k, v in DURABLE_SETTINGS.items())
+    subprocess.run(
+        [*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(root / "postgres.log")]
+        + ["-w", "-t", "60", "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} {options}"]
+        + ["start"],
+        check=True,
+        capture_output=True,
+    )
+    server = Postgres("127.0.0.1", port, root)
+    try:
+        server.sql(f"CREATE ROLE {USER} LOGIN SUPERUSER PASSWORD '{PASSWORD}'", "postgres", "postgres")
+        server.sql(f"CREATE DATABASE {DATABASE} OWNER {USER}", "postgres", "postgres")
+        yield server
+    finally:
+        subprocess.run(
+            [*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+            capture_output=True,
+        )
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,151 @@
+"""Server processes for the benchmark: start, wait until ready, sample RSS and CPU, stop."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+
+def tree(pid: int) -> list[psutil.Process]:
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a server: the process and all its worker processes."""
+    total = 0
+    for proc in tree(pid):
+        with contextlib.suppress(psutil.Error):
+            total += proc.memory_info().rss
+    return total
+
+
+def cpu_seconds(pid: int) -> float:
+    total = 0.0
+    for proc in tree(pid):
+        with contextlib.suppress(psutil.Error):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, path: str = "/livez", timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited: {self.log.read_text()[-3000:]}")
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(self.url + path, timeout=2) as response:  # noqa: S310
+                    if response.status == 200:
+                        return
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} not ready after {timeout}s: {self.log.read_text()[-3000:]}")
+
+    def rss(self) -> int:
+        return rss_bytes(self.process.pid)
+
+    def quiesce(self, idle_fraction: float = 0.05, timeout: float = 90) -> float:
+        """Wait until the server burns (almost) no CPU: abandoned work from a previous run
+        (a baseline still chewing through timed-out requests) must not leak into the next."""
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            before = cpu_seconds(self.process.pid)
+            time.sleep(0.5)
+            if cpu_seconds(self.process.pid) - before < 0.5 * idle_fraction:
+                break
+        return time.monotonic() - start
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+        # Workers of a multi-process server can outlive their parent for a moment.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def server(
+    name: str,
+    command: list[str],
+    *,
+    port: int,
+    env: dict[str, str],
+    logdir: Path,
+    ready_path: str = "/livez",
+    cwd: Path | None = None,
+) -> Iterator[Server]:
+    log = logdir / f"{name}.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            command,
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.DEVNULL if env.get("BENCH_STDOUT") == "null" else out,
+            stderr=out,
+            start_new_session=True,  # its own process group: stop() reaches every worker
+        )
+    srv = Server(name, process, port, log)
+    try:
+        srv.wait_ready(ready_path)
+        yield srv
+    finally:
+        srv.stop()
+
+
+@dataclass
+class RssSampler:
+    """Samples a server's RSS in the background (for the peak during a run, and the soak)."""
+
+    pid: int
+    interval: float = 0.5
+    samples: list[tuple[float, int]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        start = time.monotonic()
+        while not self._stop.is_set():
+            self.samples.append((round(time.monotonic() - start, 2), rss_bytes(self.pid)))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.samples.append((self.samples[-1][0] if self.samples else 0.0, rss_bytes(self.pid)))

@@ -1,0 +1,573 @@
+"""`make bench`: the whole benchmark in one command.
+
+Starts a durable throwaway PostgreSQL, then for every case starts a fresh server (the app
+exactly as production runs it: `shipshape serve`, JSON access log on), warms up, runs wrk
+(2 threads, 64 connections) for fixed-duration repetitions, and records req/s, p50/p99,
+errors and server RSS. Anchors in the same run: bare ASGI on uvicorn and granian, the naive
+take-home app (bench/baselines/naive.py), pgbench single-row INSERT commits. Then the
+before/after variants and a 60 s W2 soak. Writes bench/results/<timestamp>.json,
+bench/results/latest.json, the chart and docs/performance.md.
+
+    python -m bench.run            # the full run (about 20 minutes on 2 cores)
+    python -m bench.run --quick    # a short smoke of every step (about 4 minutes)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from bench import procs, stats, wrk
+from bench.pg import PASSWORD, PG_BIN, USER, Postgres, durable_postgres, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+VENV_BIN = Path(sys.executable).parent
+USERS = 10_000
+
+
+@dataclass(frozen=True)
+class Plan:
+    seconds: float = 10.0
+    repetitions: int = 3
+    warmup: float = 3.0
+    connections: int = 64
+    threads: int = 2
+    workers: tuple[int, ...] = (1, 2)
+    small_rows: int = 10_000
+    big_rows: int = 1_000_000
+    soak_seconds: float = 60.0
+    naive_list_seconds: float = 20.0
+
+
+FULL = Plan()
+QUICK = Plan(
+    seconds=3.0,
+    repetitions=1,
+    warmup=1.0,
+    big_rows=100_000,
+    soak_seconds=10.0,
+    naive_list_seconds=6.0,
+)
+
+WORKLOADS = {
+    "W1": ("/livez", "plain"),
+    "W2": ("/", "visits"),
+    "W3": ("/list?limit=50", "plain"),
+    "W4": ("/hello/ua", "hello_mix"),
+}
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+class Bench:
+    def __init__(self, plan: Plan, pg: Postgres, workdir: Path) -> None:
+        self.plan = plan
+        self.pg = pg
+        self.workdir = workdir
+        self.cases: list[dict[str, Any]] = []
+        self.scripts: dict[str, Path] = {}
+
+    # ---- environment and commands -------------------------------------------------------
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIPSHAPE_", "GRANIAN_"))}
+        env.update(
+            DATABASE_URL=self.pg.url,
+            PYTHONPATH=str(ROOT),
+            SHIPSHAPE_LOG_FORMAT="json",
+            SHIPSHAPE_ACCESS_LOG="true",  # production default: every middleware on
+            SHIPSHAPE_ENVIRONMENT="bench",
+            SHIPSHAPE_DRAIN_SECONDS="0",  # the bench restarts servers; no drain needed
+            SHIPSHAPE_SHUTDOWN_TIMEOUT_SECONDS="5",
+            BENCH_STDOUT="null",  # the access log is produced and formatted, then discarded
+        )
+        env.update(extra)
+        return env
+
+    def command(self, target: str, server: str, port: int, workers: int) -> list[str]:
+        host = ["--host", "127.0.0.1", "--port", str(port)]
+        if server == "granian":
+            app = {"app": "bench.apps:make_app", "bare": "bench.bare:app"}[target]
+            factory = ["--factory"] if target == "app" else []
+            return [
+                str(VENV_BIN / "granian"),
+                "--interface",
+                "asgi",
+                *host,
+                "--workers",
+                str(workers),
+                "--loop",
+                "uvloop",
+                "--http",
+                "1",
+                "--no-ws",
+                "--backlog",
+                "2048",
+                "--no-access-log",
+                *factory,
+                app,
+            ]
+        if target == "app":
+            return [str(VENV_BIN / "shipshape"), "serve", *host, "--workers", str(workers)]
+        if target == "app-stdlib-json":
+            return [sys.executable, "-m", "bench.apps", "serve", *host, "--workers", str(workers)]
+        module = {"bare": "bench.bare:app", "naive": "bench.baselines.naive:app"}[target]
+        return [sys.executable, "-m", "bench.serve", module, *host[2:], "--workers", str(workers)]
+
+    def script(self, kind: str) -> Path:
+        key = f"{kind}-{self.plan.seconds}"
+        if key not in self.scripts:
+            path = self.workdir / f"{kind}-{len(self.scripts)}.lua"
+            path.write_text(wrk.script(kind, measure=self.plan.seconds, users=USERS))
+            self.scripts[key] = path
+        return self.scripts[key]
+
+    # ---- database helpers --------------------------------------------------------------
+    def visits(self) -> int:
+        return self.pg.scalar("SELECT count(*) FROM visits")
+
+    def reset_visits(self, rows: int = 0) -> None:
+        self.pg.sql("TRUNCATE visits, visitors RESTART IDENTITY")
+        if rows:
+            # Bulk-load through SQL, not HTTP: 1M rows in seconds. 256 client addresses.
+            self.pg.sql(
+                "INSERT INTO visits (ip, user_agent, created_at) "
+                "SELECT '10.0.' || (i % 256) || '.' || (i % 200), 'bench-loader', "
+                f"now() - make_interval(secs => {rows} - i) "
+                f"FROM generate_series(1, {rows}) AS i"
+            )
+            self.pg.sql("VACUUM ANALYZE visits")
+
+    # ---- one case ----------------------------------------------------------------------
+    def case(
+        self,
+        target: str,
+        workload: str,
+        workers: int,
+        *,
+        server: str = "uvicorn",
+        rows: int | None = None,
+        variant: str | None = None,
+        env: dict[str, str] | None = None,
+        plan: Plan | None = None,
+        timeout_s: float = 10.0,
+    ) -> dict[str, Any]:
+        plan = plan or self.plan
+        path, kind = WORKLOADS[workload]
+        name = "/".join(
+            str(p) for p in (variant or target, server, workload, f"{workers}w", rows) if p
+        )
+        log(f"case {name}")
+        record: dict[str, Any] = {
+            "id": name,
+            "target": variant or target,
+            "server": server,
+            "workload": workload,
+            "path": path,
+            "workers": workers,
+            "rows": rows,
+            "runs": [],
+        }
+        if workload == "W2":
+            self.reset_visits()
+            record["row_checks"] = []
+        port = free_port()
+        script = self.script(kind) if plan is self.plan else self._script_for(kind, plan)
+        try:
+            with procs.server(
+                name.replace("/", "_"),
+                self.command(target, server, port, workers),
+                port=port,
+                env=self.env(**(env or {})),
+                logdir=self.workdir,
+                cwd=ROOT,
+                ready_path="/livez",
+            ) as srv:
+                record["rss_idle_mb"] = round(srv.rss() / 2**20, 1)
+                url = srv.url + path
+                if plan.warmup > 0:
+                    wrk.run(
+                        url,
+                        self._script_for(kind, replace(plan, seconds=plan.warmup)),
+                        kind=kind,
+                        seconds=plan.warmup,
+                        connections=plan.connections,
+                        threads=plan.threads,
+                        timeout_s=timeout_s,
+                    )
+                    srv.quiesce()
+                for _ in range(plan.repetitions):
+                    before = self.visits() if workload == "W2" else 0
+                    with procs.RssSampler(srv.process.pid) as sampler:
+                        result = wrk.run(
+                            url,
+                            script,
+                            kind=kind,
+                            seconds=plan.seconds,
+                            connections=plan.connections,
+                            threads=plan.threads,
+                            timeout_s=timeout_s,
+                        )
+                    run = result.as_dict()
+                    run["rss_peak_mb"] = round(max(v for _, v in sampler.samples) / 2**20, 1)
+                    if workload == "W2":
+                        srv.quiesce()
+                        added = self.visits() - before
+                        record["row_checks"].append({"rows": added, "ok": result.ok})
+                        run["rows_added"] = added
+                    record["runs"].append(run)
+                    log(
+                        f"  {run['rps']:>9.1f} req/s  p50 {run['p50_ms']:.2f} ms  "
+                        f"p99 {run['p99_ms']:.2f} ms  errors {run['errors']}  "
+                        f"rss {run['rss_peak_mb']} MB"
+                        + (f"  rows {run['rows_added']}/{run['ok']}" if workload == "W2" else "")
+                    )
+                    srv.quiesce()
+        except Exception as exc:  # one broken case must not lose the whole run
+            record["error"] = f"{type(exc).__name__}: {exc}"[:2000]
+            log(f"  FAILED: {record['error'][:300]}")
+            traceback.print_exc()
+        record["summary"] = stats.summarise_runs(record["runs"])
+        self.cases.append(record)
+        return record
+
+    def _script_for(self, kind: str, plan: Plan) -> Path:
+        path = self.workdir / f"{kind}-{plan.seconds}.lua"
+        if not path.exists():
+            path.write_text(wrk.script(kind, measure=plan.seconds, users=USERS))
+        return path
+
+    # ---- anchors -------------------------------------------------------------------------
+    def pgbench(self) -> dict[str, Any]:
+        """Anchor (c): one single-row INSERT per transaction, same client count, same table."""
+        log("pgbench: single-row INSERT INTO visits per transaction")
+        self.reset_visits()
+        script = self.workdir / "insert.sql"
+        script.write_text(
+            "INSERT INTO visits (ip, user_agent, created_at) "
+            "VALUES ('127.0.0.1', 'pgbench', now());\n"
+        )
+        runs = []
+        base = [
+            str(PG_BIN / "pgbench"),
+            "-h",
+            self.pg.host,
+            "-p",
+            str(self.pg.port),
+            "-U",
+            USER,
+            "-n",
+            "-c",
+            str(self.plan.connections),
+            "-j",
+            str(self.plan.threads),
+            "-M",
+            "prepared",
+            "-f",
+            str(script),
+        ]
+        env = {**os.environ, "PGPASSWORD": PASSWORD}
+        subprocess.run(
+            [*base, "-T", str(max(1, int(self.plan.warmup))), "bench"],
+            env=env,
+            capture_output=True,
+            check=True,
+        )
+        for _ in range(self.plan.repetitions):
+            done = subprocess.run(
+                [*base, "-T", str(int(self.plan.seconds)), "bench"],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            tps = re.search(r"tps = ([\d.]+) \(without initial", done.stdout)
+            latency = re.search(r"latency average = ([\d.]+) ms", done.stdout)
+            failed = re.search(r"number of failed transactions: (\d+)", done.stdout)
+            runs.append(
+                {
+                    "tps": float(tps.group(1)) if tps else 0.0,
+                    "latency_avg_ms": float(latency.group(1)) if latency else None,
+                    "failed": int(failed.group(1)) if failed else 0,
+                }
+            )
+            log(f"  pgbench {runs[-1]['tps']:.1f} tps")
+        self.reset_visits()
+        tps_values = sorted(r["tps"] for r in runs)
+        return {
+            "clients": self.plan.connections,
+            "threads": self.plan.threads,
+            "runs": runs,
+            "tps": tps_values[len(tps_values) // 2],
+        }
+
+    def naive_single_list(self, rows: int) -> dict[str, Any]:
+        """One sequential GET /list on the naive app: the cost of returning every row."""
+        port = free_port()
+        log(f"naive: one GET /list at {rows} rows")
+        with procs.server(
+            f"naive-single-{rows}",
+            self.command("naive", "uvicorn", port, 1),
+            port=port,
+            env=self.env(),
+            logdir=self.workdir,
+            cwd=ROOT,
+        ) as srv:
+            start = time.perf_counter()
+            try:
+                with urllib.request.urlopen(srv.url + "/list", timeout=300) as response:  # noqa: S310
+                    size = len(response.read())
+                seconds = time.perf_counter() - start
+                rss = srv.rss()
+                result = {"rows": rows, "seconds": round(seconds, 3), "bytes": size}
+                result["rss_mb"] = round(rss / 2**20, 1)
+            except OSError as exc:
+                result = {"rows": rows, "error": str(exc)}
+        log(f"  {result}")
+        return result
+
+    def soak(self) -> dict[str, Any]:
+        seconds = self.plan.soak_seconds
+        log(f"soak: W2 for {seconds:.0f} s at 1 worker, RSS sampled every second")
+        self.reset_visits()
+        port = free_port()
+        with procs.server(
+            "soak",
+            self.command("app", "uvicorn", port, 1),
+            port=port,
+            env=self.env(),
+            logdir=self.workdir,
+            cwd=ROOT,
+        ) as srv:
+            url = srv.url + "/"
+            warm = replace(self.plan, seconds=max(self.plan.warmup, 5.0))
+            wrk.run(
+                url,
+                self._script_for("visits", warm),
+                kind="visits",
+                seconds=warm.seconds,
+                connections=self.plan.connections,
+                threads=self.plan.threads,
+            )
+            srv.quiesce()
+            before = self.visits()
+            with procs.RssSampler(srv.process.pid, interval=1.0) as sampler:
+                result = wrk.run(
+                    url,
+                    self._script_for("visits", replace(self.plan, seconds=seconds)),
+                    kind="visits",
+                    seconds=seconds,
+                    connections=self.plan.connections,
+                    threads=self.plan.threads,
+                )
+            srv.quiesce()
+            added = self.visits() - before
+        samples = [v for _, v in sampler.samples]
+        soak = {
+            "seconds": seconds,
+            "result": result.as_dict(),
+            "rss": stats.rss_deviation(samples),
+            "rss_samples_mb": [round(v / 2**20, 1) for v in samples],
+            "row_checks": [{"rows": added, "ok": result.ok}],
+        }
+        log(f"  soak {result.rps:.1f} req/s, rss {soak['rss']}, rows {added}/{result.ok}")
+        return soak
+
+
+# ---- machine facts ----------------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    models = re.findall(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
+
+    def version(command: list[str]) -> str:
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=10)
+            return (done.stdout or done.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return "unknown"
+
+    def pkg(name: str) -> str:
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version as v
+
+        try:
+            return v(name)
+        except PackageNotFoundError:
+            return "absent"
+
+    return {
+        "cpu_model": models[0] if models else platform.processor(),
+        "cpus": os.cpu_count(),
+        "free": subprocess.run(["free", "-m"], capture_output=True, text=True).stdout.strip(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "postgresql": version([str(PG_BIN / "postgres"), "--version"]),
+        "wrk": version(["wrk", "-v"]),
+        "packages": {
+            name: pkg(name)
+            for name in (
+                "uvicorn",
+                "uvloop",
+                "httptools",
+                "granian",
+                "fastapi",
+                "starlette",
+                "sqlalchemy",
+                "asyncpg",
+                "psycopg",
+                "orjson",
+            )
+        },
+    }
+
+
+def migrate(pg: Postgres, env: dict[str, str]) -> None:
+    subprocess.run(
+        [str(VENV_BIN / "shipshape"), "migrate"], env=env, check=True, capture_output=True
+    )
+
+
+def run(plan: Plan, quick: bool, only: set[str] | None) -> dict[str, Any]:
+    started = dt.datetime.now(dt.UTC)
+    results: dict[str, Any] = {
+        "started": started.isoformat(timespec="seconds"),
+        "command": "make bench" + (" (python -m bench.run --quick)" if quick else ""),
+        "quick": quick,
+        "plan": {
+            k: list(v) if isinstance(v, tuple) else v for k, v in plan.__dict__.items()
+        },
+        "machine": machine(),
+    }
+
+    def want(section: str) -> bool:
+        return only is None or section in only
+
+    workdir = Path(tempfile.mkdtemp(prefix="shipshape-bench-"))
+    with durable_postgres() as pg:
+        bench = Bench(plan, pg, workdir)
+        results["postgres"] = pg.settings()
+        log(f"PostgreSQL on {pg.port}: {results['postgres']}")
+        migrate(pg, bench.env())
+        pg.sql(
+            "INSERT INTO users (username, date_of_birth, updated_at) "
+            f"SELECT {wrk.username_sql('i')}, "
+            "date '1970-01-01' + (i % 10000), now() "
+            f"FROM generate_series(0, {USERS - 1}) AS i"
+        )
+        if want("pgbench"):
+            results["pgbench"] = bench.pgbench()
+        steps: list[tuple[str, Callable[[], Any]]] = []
+        for w in plan.workers:
+            steps += [
+                ("W1", lambda w=w: bench.case("bare", "W1", w)),
+                ("W1", lambda w=w: bench.case("bare", "W1", w, server="granian")),
+                ("W1", lambda w=w: bench.case("app", "W1", w)),
+                ("W1", lambda w=w: bench.case("app", "W1", w, server="granian")),
+                ("W2", lambda w=w: bench.case("app", "W2", w)),
+                ("W2", lambda w=w: bench.case("app", "W2", w, server="granian")),
+                ("W2", lambda w=w: bench.case("naive", "W2", w)),
+                ("W4", lambda w=w: bench.case("app", "W4", w)),
+                ("W4", lambda w=w: bench.case("naive", "W4", w)),
+            ]
+        if want("variants"):
+            # Group commit vs one commit per request: batch size 1, one writer per pooled
+            # connection (pool 10 + overflow 6 = 16 = the most writers allowed).
+            steps.append(
+                (
+                    "variants",
+                    lambda: bench.case(
+                        "app",
+                        "W2",
+                        1,
+                        variant="app-commit-per-request",
+                        env={"SHIPSHAPE_VISIT_BATCH_SIZE": "1", "SHIPSHAPE_VISIT_WRITERS": "16"},
+                    ),
+                )
+            )
+        for section, step in steps:
+            if want(section):
+                step()
+        if want("soak"):
+            results["soak"] = bench.soak()
+        if want("W3"):
+            naive_plan = replace(
+                plan, seconds=plan.naive_list_seconds, repetitions=1, warmup=0.0
+            )
+            bench.reset_visits(plan.small_rows)
+            for w in plan.workers:
+                bench.case("app", "W3", w, rows=plan.small_rows)
+                bench.case("naive", "W3", w, rows=plan.small_rows, plan=naive_plan, timeout_s=60)
+            if want("variants"):
+                bench.case(
+                    "app-stdlib-json",
+                    "W3",
+                    1,
+                    rows=plan.small_rows,
+                    env={"BENCH_STDLIB_JSON": "1"},
+                )
+            results["naive_single_list"] = [bench.naive_single_list(plan.small_rows)]
+            bench.reset_visits(plan.big_rows)
+            for w in plan.workers:
+                bench.case("app", "W3", w, rows=plan.big_rows)
+            results["naive_single_list"].append(bench.naive_single_list(plan.big_rows))
+        results["cases"] = bench.cases
+    shutil.rmtree(workdir, ignore_errors=True)
+    results["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    results["elapsed_seconds"] = round((dt.datetime.now(dt.UTC) - started).total_seconds())
+    results["checks"] = stats.evaluate(results)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="short smoke of every step")
+    parser.add_argument(
+        "--only",
+        help="comma-separated sections: pgbench,W1,W2,W3,W4,variants,soak (default all)",
+    )
+    parser.add_argument(
+        "--no-docs", action="store_true", help="do not regenerate docs/performance.md"
+    )
+    args = parser.parse_args(argv)
+    if os.cpu_count() and os.cpu_count() != 2:
+        log(f"note: this machine has {os.cpu_count()} CPUs; the reference numbers are for 2")
+    plan = QUICK if args.quick else FULL
+    only = set(args.only.split(",")) if args.only else None
+    results = run(plan, args.quick, only)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = results["started"].replace(":", "").replace("-", "").replace("+0000", "Z")
+    name = f"{stamp}{'-quick' if args.quick else ''}.json"
+    text = json.dumps(results, indent=1, sort_keys=False) + "\n"
+    (RESULTS / name).write_text(text)
+    if not args.quick and only is None:
+        (RESULTS / "latest.json").write_text(text)
+    log(f"results: bench/results/{name}")
+    if not args.no_docs and not args.quick and only is None:
+        from bench import report
+
+        report.write(results, RESULTS / name)
+        log("docs/performance.md and the chart regenerated")
+    for check in results["checks"]:
+        log(f"{'PASS' if check['pass'] else 'FAIL'}  {check['name']}: {check.get('ratio', check.get('value'))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
