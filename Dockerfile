@@ -26,7 +26,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
     SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
-    UV_NO_CACHE=1 \
+    UV_CACHE_DIR=/root/.cache/uv \
     UV_FROZEN=1 \
     UV_LINK_MODE=copy \
     UV_COMPILE_BYTECODE=1 \
@@ -51,11 +51,13 @@ WORKDIR /src
 
 # 1. Third-party dependencies, exactly as locked (hashes checked), in their own layer so that
 #    code changes do not reinstall them. Binary wheels only (--no-build): there is no compiler.
+#    The download cache is a build cache mount: never in a layer, reused across builds.
 #    Then slim the wheels: strip debug symbols from extension modules (not the vendored
 #    *.libs, which patchelf rewrote and strip can corrupt), drop C/Cython sources, and prove
 #    that every compiled dependency still imports.
 COPY pyproject.toml uv.lock ./
-RUN /opt/uv/bin/uv sync --frozen --no-dev --no-editable --no-install-project --no-build \
+RUN --mount=type=cache,target=/root/.cache/uv,sharing=locked \
+    /opt/uv/bin/uv sync --frozen --no-dev --no-editable --no-install-project --no-build \
     && find /opt/venv -name '*.so' -not -path '*.libs/*' -exec strip --strip-unneeded {} + \
     && find /opt/venv -type f \( -name '*.c' -o -name '*.cpp' -o -name '*.h' -o -name '*.pyx' \
         -o -name '*.pxd' -o -name '*.pxi' \) -delete \
@@ -65,7 +67,8 @@ pydantic_core, sqlalchemy, uvloop, yaml"
 # 2. The project itself, installed as a regular (non-editable) wheel into the same venv.
 COPY README.md ./
 COPY src ./src
-RUN /opt/uv/bin/uv sync --frozen --no-dev --no-editable \
+RUN --mount=type=cache,target=/root/.cache/uv,sharing=locked \
+    /opt/uv/bin/uv sync --frozen --no-dev --no-editable \
     && /opt/venv/bin/python -c "import shipshape.cli"
 
 # --------------------------------------------------------------------------- runtime

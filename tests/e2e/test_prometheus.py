@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from tests.conftest import unavailable
 from tests.support.databases import free_port
 from tests.support.process import ServerProcess, cli

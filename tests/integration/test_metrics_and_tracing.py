@@ -59,10 +59,9 @@ async def test_visits_and_db_metrics(client):
 
 @sqlite_only
 async def test_tracing_produces_http_and_db_spans(make_settings):
+    import httpx
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    import httpx
 
     from shipshape.app import create_app
     from shipshape.observability.tracing import instrument

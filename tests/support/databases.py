@@ -180,7 +180,7 @@ def start_mariadb() -> Iterator[DatabaseServer]:
         check=True,
         capture_output=True,
     )
-    log = open(root / "mariadb.log", "wb")  # noqa: SIM115 - closed in finally
+    log = open(root / "mariadb.log", "wb")
     process = subprocess.Popen(
         [
             mariadbd,
