@@ -18,13 +18,23 @@ from sqlalchemy import text
 from shipshape.app import create_app
 from shipshape.core.config import Settings
 from shipshape.storage.migrate import upgrade
-from tests.support.databases import DatabaseServer, ServerUnavailable, start_mariadb, start_postgres
+from tests.support.databases import (
+    DatabaseServer,
+    ServerUnavailable,
+    external_server,
+    start_mariadb,
+    start_postgres,
+)
 
 BACKENDS = [
     b
     for b in os.environ.get("SHIPSHAPE_TEST_DATABASES", "sqlite,postgresql,mariadb").split(",")
     if b
 ]
+EXTERNAL_URL_VARIABLES = {
+    "postgresql": "SHIPSHAPE_TEST_POSTGRES_URL",
+    "mariadb": "SHIPSHAPE_TEST_MARIADB_URL",
+}
 IN_CI = os.environ.get("CI", "").lower() == "true"
 STARTERS: dict[str, Callable[[], contextlib.AbstractContextManager[DatabaseServer]]] = {
     "postgresql": start_postgres,
@@ -49,6 +59,10 @@ class Servers:
         if kind in self.failed:
             unavailable(self.failed[kind])
         if kind not in self.started:
+            external = os.environ.get(EXTERNAL_URL_VARIABLES[kind])
+            if external:  # e.g. CI service containers
+                self.started[kind] = external_server(kind, external)
+                return self.started[kind]
             try:
                 self.started[kind] = self.stack.enter_context(STARTERS[kind]())
             except (ServerUnavailable, OSError) as exc:

@@ -46,7 +46,7 @@ class DatabaseServer:
 
     def create_database(self, name: str) -> str:
         self.admin(f"CREATE DATABASE {name}")
-        if self.kind == "mariadb":
+        if self.kind == "mariadb" and self.user != "root":
             self.admin(f"GRANT ALL ON {name}.* TO '{self.user}'@'%'")
         else:
             self.admin(f"ALTER DATABASE {name} OWNER TO {self.user}")
@@ -236,3 +236,56 @@ def start_mariadb() -> Iterator[DatabaseServer]:
             process.kill()
         log.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def external_server(kind: str, url: str) -> DatabaseServer:
+    """A server someone else runs (CI service containers), given by a superuser URL."""
+    import asyncio
+
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+
+    async def run(sql: str) -> None:
+        if kind == "postgresql":
+            import asyncpg
+
+            conn = await asyncpg.connect(
+                host=parsed.host,
+                port=parsed.port or 5432,
+                user=parsed.username,
+                password=parsed.password,
+                database=parsed.database or "postgres",
+            )
+            try:
+                await conn.execute(sql)
+            finally:
+                await conn.close()
+        else:
+            import asyncmy
+
+            conn = await asyncmy.connect(
+                host=parsed.host,
+                port=parsed.port or 3306,
+                user=parsed.username,
+                password=parsed.password or "",
+                autocommit=True,
+            )
+            try:
+                async with conn.cursor() as cursor:
+                    await cursor.execute(sql)
+            finally:
+                conn.close()
+
+    def admin(sql: str) -> None:
+        asyncio.run(run(sql))
+
+    return DatabaseServer(
+        kind,
+        parsed.host or "127.0.0.1",
+        parsed.port or (5432 if kind == "postgresql" else 3306),
+        parsed.username or "",
+        parsed.password or "",
+        parsed.database or "shipshape",
+        admin,
+    )
