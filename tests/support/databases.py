@@ -46,8 +46,9 @@ class DatabaseServer:
 
     def create_database(self, name: str) -> str:
         self.admin(f"CREATE DATABASE {name}")
-        if self.kind == "mariadb" and self.user != "root":
-            self.admin(f"GRANT ALL ON {name}.* TO '{self.user}'@'%'")
+        if self.kind == "mariadb":
+            if self.user != "root":
+                self.admin(f"GRANT ALL ON {name}.* TO '{self.user}'@'%'")
         else:
             self.admin(f"ALTER DATABASE {name} OWNER TO {self.user}")
         return self.url_for(name)
