@@ -84,6 +84,14 @@ class Postgres:
     def scalar(self, statement: str) -> int:
         return int(self.sql(statement).splitlines()[-1])
 
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's pid (its children are the backends)."""
+        try:
+            return int((self.root / "data" / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
     def settings(self) -> dict[str, str]:
         names = ", ".join(f"'{name}'" for name in DURABLE_SETTINGS)
         out = self.sql(f"SELECT name, setting FROM pg_settings WHERE name IN ({names})")

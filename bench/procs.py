@@ -149,3 +149,68 @@ class RssSampler:
         self._stop.set()
         self._thread.join()
         self.samples.append((self.samples[-1][0] if self.samples else 0.0, rss_bytes(self.pid)))
+
+
+def machine_jiffies() -> tuple[int, int]:
+    """(busy, total) CPU jiffies of the whole machine since boot, from /proc/stat."""
+    with open("/proc/stat") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    total = sum(fields[:8])  # user..steal (guest time is already inside user)
+    return total - idle, total
+
+
+class CpuAccount:
+    """Who used the CPUs during a run: the server, PostgreSQL, wrk, and everything else.
+
+    "other" is the noise indicator: other tenants of a shared machine steal cores from the
+    run, and a run with a high "other" is not comparable with a quiet one."""
+
+    def __init__(self, server_pid: int, postgres_pid: int | None) -> None:
+        self.server_pid = server_pid
+        self.postgres_pid = postgres_pid
+
+    def _snapshot(self) -> tuple[float, float, float, float, int, int]:
+        busy, total = machine_jiffies()
+        children = os.times()
+        return (
+            time.monotonic(),
+            cpu_seconds(self.server_pid),
+            cpu_seconds(self.postgres_pid) if self.postgres_pid else 0.0,
+            children.children_user + children.children_system,
+            busy,
+            total,
+        )
+
+    def __enter__(self) -> CpuAccount:
+        self.start = self._snapshot()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end = self._snapshot()
+        wall = max(end[0] - self.start[0], 1e-6)
+        hz = os.sysconf("SC_CLK_TCK")
+        machine = (end[4] - self.start[4]) / hz / wall
+        server = (end[1] - self.start[1]) / wall
+        postgres = (end[2] - self.start[2]) / wall
+        loadgen = (end[3] - self.start[3]) / wall
+        self.result = {
+            "machine_cores": round(machine, 2),
+            "server_cores": round(server, 2),
+            "postgres_cores": round(postgres, 2),
+            "wrk_cores": round(loadgen, 2),
+            "other_cores": round(max(0.0, machine - server - postgres - loadgen), 2),
+        }
+
+
+def wait_quiet(max_wait: float, busy_cores: float = 0.4) -> float:
+    """Wait (bounded) until the machine is nearly idle before a case; return the wait."""
+    start = time.monotonic()
+    hz = os.sysconf("SC_CLK_TCK")
+    while time.monotonic() - start < max_wait:
+        b0, _ = machine_jiffies()
+        time.sleep(1.0)
+        b1, _ = machine_jiffies()
+        if (b1 - b0) / hz < busy_cores:
+            break
+    return round(time.monotonic() - start, 1)

@@ -53,6 +53,7 @@ class Plan:
     big_rows: int = 1_000_000
     soak_seconds: float = 60.0
     naive_list_seconds: float = 20.0
+    quiet_wait: float = 10.0  # at most this long waiting for other tenants' load to pass
 
 
 FULL = Plan()
@@ -63,6 +64,7 @@ QUICK = Plan(
     big_rows=100_000,
     soak_seconds=10.0,
     naive_list_seconds=6.0,
+    quiet_wait=2.0,
 )
 
 WORKLOADS = {
@@ -188,6 +190,8 @@ class Bench:
         if workload == "W2":
             self.reset_visits()
             record["row_checks"] = []
+        record["waited_for_quiet_s"] = procs.wait_quiet(plan.quiet_wait)
+        record["loadavg_before"] = list(os.getloadavg())
         port = free_port()
         script = self.script(kind) if plan is self.plan else self._script_for(kind, plan)
         try:
@@ -215,7 +219,10 @@ class Bench:
                     srv.quiesce()
                 for _ in range(plan.repetitions):
                     before = self.visits() if workload == "W2" else 0
-                    with procs.RssSampler(srv.process.pid) as sampler:
+                    with (
+                        procs.RssSampler(srv.process.pid) as sampler,
+                        procs.CpuAccount(srv.process.pid, self.pg.pid) as cpu,
+                    ):
                         result = wrk.run(
                             url,
                             script,
@@ -227,6 +234,7 @@ class Bench:
                         )
                     run = result.as_dict()
                     run["rss_peak_mb"] = round(max(v for _, v in sampler.samples) / 2**20, 1)
+                    run["cpu"] = cpu.result
                     if workload == "W2":
                         srv.quiesce()
                         added = self.visits() - before
@@ -238,6 +246,7 @@ class Bench:
                         f"p99 {run['p99_ms']:.2f} ms  errors {run['errors']}  "
                         f"rss {run['rss_peak_mb']} MB"
                         + (f"  rows {run['rows_added']}/{run['ok']}" if workload == "W2" else "")
+                        + f"  cpu {cpu.result}"
                     )
                     srv.quiesce()
         except Exception as exc:  # one broken case must not lose the whole run

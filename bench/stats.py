@@ -31,7 +31,14 @@ def summarise_runs(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "errors": sum(int(r["errors"]) for r in runs),
         "rss_mb": round(max(float(r.get("rss_peak_mb", 0.0)) for r in runs), 1),
         "repetitions": len(runs),
+        "server_cores": _median_cpu(runs, "server_cores"),
+        "other_cores": _median_cpu(runs, "other_cores"),
     }
+
+
+def _median_cpu(runs: Sequence[dict[str, Any]], key: str) -> float | None:
+    values = [float(r["cpu"][key]) for r in runs if isinstance(r.get("cpu"), dict)]
+    return round(statistics.median(values), 2) if values else None
 
 
 def rss_deviation(samples: Iterable[float]) -> dict[str, float]:

@@ -260,6 +260,51 @@ FEATURES = {
 }
 
 
+# One optional feature switched against the defaults at a time (the scenarios above switch them
+# all together): each must render, lint cleanly and add or remove exactly its objects.
+EXTERNAL_DB = {
+    "postgresql": {"enabled": False},
+    "externalDatabase": {"host": "db", "password": "pw"},
+}
+TOGGLES: dict[str, tuple[dict[str, Any], str, int]] = {
+    "ingress": ({"ingress": {"enabled": True, "hosts": ["a.example.com"]}}, "Ingress", 1),
+    "httpRoute": ({"httpRoute": {"enabled": True, "parentRefs": [{"name": "gw"}]}}, "HTTPRoute", 1),
+    "autoscaling": ({"autoscaling": {"enabled": True}}, "HorizontalPodAutoscaler", 1),
+    "podDisruptionBudget": ({"podDisruptionBudget": {"enabled": False}}, "PodDisruptionBudget", -1),
+    "networkPolicy": ({"networkPolicy": {"enabled": False}}, "NetworkPolicy", -4),
+    "serviceMonitor": ({"metrics": {"serviceMonitor": {"enabled": True}}}, "ServiceMonitor", 1),
+    "prometheusRule": ({"metrics": {"prometheusRule": {"enabled": True}}}, "PrometheusRule", 1),
+    "migration": ({"migration": {"enabled": False}}, "Job", -1),
+    "prune": ({"prune": {"enabled": False}}, "CronJob", -1),
+    "helmTest": ({"helmTest": {"enabled": False}}, "Pod", -1),
+    "serviceAccount": ({"serviceAccount": {"create": False}}, "ServiceAccount", -1),
+    "postgresql": (EXTERNAL_DB, "StatefulSet", -1),
+    "existingSecret": (
+        {**EXTERNAL_DB, "externalDatabase": {"host": "db"}, "secrets": {"existingSecret": "s"}},
+        "Secret",
+        -1,
+    ),
+    "externalSecret": (
+        {
+            **EXTERNAL_DB,
+            "externalDatabase": {"host": "db"},
+            "externalSecret": {"enabled": True, "databasePassword": {"key": "k"}},
+        },
+        "ExternalSecret",
+        2,
+    ),
+}
+
+
+@pytest.mark.parametrize("toggle", TOGGLES)
+def test_single_feature_toggle(toggle: str) -> None:
+    values, kind, delta = TOGGLES[toggle]
+    before = len(find(rendered("defaults"), kind))
+    assert len(find(render(values), kind)) == before + delta
+    report = helm.lint(CHART, values, strict=True, kube_version=f"v{OLDEST}.0")
+    assert not [m for m in report["messages"] if m["severity"] >= 2], report["messages"]
+
+
 @functools.cache
 def rendered(scenario: str) -> list[dict[str, Any]]:
     return render(SCENARIOS[scenario])
@@ -740,15 +785,25 @@ CRD_SPECS: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
-def _object_meta_schema() -> dict[str, Any]:
-    definitions = json.loads(
-        (K8S_SCHEMAS / f"v{NEWEST}.0-local-strict" / "_definitions.json").read_text()
-    )["$defs"]
-    return {"$defs": definitions, "$ref": "#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}
+def _object_meta_validator() -> jsonschema.Validator:
+    """The real ObjectMeta schema (strict) of the newest Kubernetes, with only the definitions
+    it references."""
+    path = K8S_SCHEMAS / f"v{NEWEST}.0-local-strict" / "_definitions.json"
+    definitions = json.loads(path.read_text())["$defs"]
+    needed: dict[str, Any] = {}
+    pending = ["io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"]
+    while pending:
+        name = pending.pop()
+        if name not in needed:
+            needed[name] = definitions[name]
+            pending += re.findall(r'"#/\$defs/([^"]+)"', json.dumps(definitions[name]))
+    schema = {"$defs": needed, "$ref": "#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}
+    return jsonschema.Draft202012Validator(schema)
 
 
 def test_custom_resources_match_their_crds() -> None:
-    meta_schema = _object_meta_schema()
+    meta_validator = _object_meta_validator()
+    spec_validators = {k: jsonschema.Draft202012Validator(v) for k, v in CRD_SPECS.items()}
     seen: set[str] = set()
     for scenario in SCENARIOS:
         for obj in rendered(scenario):
@@ -759,8 +814,8 @@ def test_custom_resources_match_their_crds() -> None:
             assert key in CRD_SPECS, f"unexpected custom resource version {key}"
             clean = strip(obj)
             assert set(clean) == {"apiVersion", "kind", "metadata", "spec"}, sorted(clean)
-            jsonschema.validate(clean["metadata"], meta_schema)
-            jsonschema.validate(clean["spec"], CRD_SPECS[key])
+            meta_validator.validate(clean["metadata"])
+            spec_validators[key].validate(clean["spec"])
     assert seen == CRD_KINDS
 
 

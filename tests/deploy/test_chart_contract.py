@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 import helm_python as helm
 import pytest
 import yaml
+
 from tests.support.databases import ServerUnavailable, free_port, start_postgres
 
 ROOT = Path(__file__).resolve().parents[2]

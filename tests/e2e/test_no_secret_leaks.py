@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 import httpx
+
 from tests.support.process import ServerProcess, cli
 
 

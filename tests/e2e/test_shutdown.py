@@ -9,11 +9,11 @@ import uuid
 
 import httpx
 from sqlalchemy import select
-from tests.support.process import ServerProcess, cli
 
 from shipshape.core.config import Settings
 from shipshape.storage.database import create_engine
 from shipshape.storage.models import Visit
+from tests.support.process import ServerProcess, cli
 
 DRAIN = 3.0
 SHUTDOWN_TIMEOUT = 8.0

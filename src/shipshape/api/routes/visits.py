@@ -103,7 +103,7 @@ async def index(request: Request, services: ServicesDep, ip: ClientIP) -> Respon
     if _wants_html(request):
         from shipshape.web import dashboard_response
 
-        return dashboard_response()
+        return dashboard_response(request)
     return JSON(
         {
             "message": "Hello from shipshape!",
