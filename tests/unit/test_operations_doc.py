@@ -29,7 +29,7 @@ def code_default(field) -> str:
     if isinstance(value, list):
         value = ",".join(map(str, value))
     if value is None:
-        return "–"
+        return "\u2013"  # the en dash the table uses for "unset"
     if isinstance(value, bool):
         return str(value).lower()
     return str(value)
