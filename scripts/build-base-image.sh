@@ -17,6 +17,7 @@
 #   DEBIAN_MIRROR    Debian mirror        (default http://deb.debian.org/debian)
 #   DEBIAN_SUITE     Debian suite         (default bookworm)
 #   FORCE=1          rebuild even if the image exists
+#   SKIP_UPGRADE=1   skip the apt-get upgrade from bookworm-updates/-security (faster)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -46,7 +47,7 @@ fi
 rootfs="$(mktemp -d /var/tmp/shipshape-rootfs.XXXXXX)"
 cleanup() {
     # Never leave bind mounts behind before deleting the tree.
-    for m in proc dev/pts dev; do
+    for m in proc sys dev/pts dev; do
         mountpoint -q "$rootfs/$m" 2>/dev/null && umount -l "$rootfs/$m" || true
     done
     rm -rf --one-file-system "$rootfs"

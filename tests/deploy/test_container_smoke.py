@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts/container-smoke.sh"  # what `make smoke` runs
@@ -95,3 +97,45 @@ def test_sigterm_exits_zero_within_ten_seconds(report: dict) -> None:
     assert report["stop_seconds"] < 10
     # Turned not-ready while still serving (the drain window) before exiting.
     assert report["draining_livez_status"] == 200
+
+
+@pytest.mark.parametrize(
+    "override", [None, "compose.mariadb.yaml"], ids=["default", "with_override"]
+)
+def test_the_image_accepts_the_compose_configuration(report: dict, override: str | None) -> None:
+    """compose.yaml's app environment + its dev secret files, validated by the real app."""
+    compose = yaml.safe_load((REPO / "compose.yaml").read_text())
+    env = dict(compose["services"]["app"]["environment"])
+    if override:
+        env.update(yaml.safe_load((REPO / override).read_text())["services"]["app"]["environment"])
+    env = {k: re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(v)) for k, v in env.items()}
+    args = [f"--env={k}={v}" for k, v in env.items()]
+    secrets = REPO / "deploy/containers/dev-secrets"
+    result = subprocess.run(
+        [
+            "podman",
+            "run",
+            "--rm",
+            "--read-only",
+            "--cap-drop=ALL",
+            "--network=none",
+            "--user=10001:10001",
+            f"--volume={secrets}:/run/secrets:ro",
+            *args,
+            report["image"],
+            "check-config",
+        ],
+        capture_output=True,
+        text=True,
+        env=podman_env(),
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    config = json.loads(result.stdout)
+    assert config["admin_token"] != (secrets / "admin_token").read_text()
+    assert config["admin_token"] is not None, "SHIPSHAPE_ADMIN_TOKEN_FILE was not read"
+    assert config["database_password"] is not None, "SHIPSHAPE_DATABASE_PASSWORD_FILE not read"
+    assert (secrets / "db_password").read_text() not in result.stdout
+    assert config["trusted_proxies"] == env["SHIPSHAPE_TRUSTED_PROXIES"].split(",")
+    assert config["database_url"] == env["DATABASE_URL"]
