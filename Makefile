@@ -34,7 +34,11 @@ system-deps: ## Debian packages for tests (apt-get, only when root and missing)
 	$(PYTHON) -m venv .tools/checkov
 	.tools/checkov/bin/pip install -q "checkov==$(CHECKOV_VERSION)"
 
-tools: $(UV) .tools/checkov/bin/checkov ## pinned CLI tools kept apart from the app's venv
+ACTIONLINT_VERSION := v1.7.12
+.tools/bin/actionlint: | $(UV)
+	GOBIN=$(abspath .tools/bin) GOFLAGS=-mod=mod go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+
+tools: $(UV) .tools/checkov/bin/checkov .tools/bin/actionlint ## pinned CLI tools kept apart from the app's venv
 
 run: venv ## serve on http://127.0.0.1:8000 with the embedded SQLite database
 	$(BIN)/shipshape migrate
@@ -51,16 +55,16 @@ lint: venv ## ruff, format check and mypy --strict
 test-unit: venv ## pure unit tests
 	$(PYTEST) tests/unit
 
-test-integration: venv ## API, migrations and concurrency on SQLite, PostgreSQL and MariaDB
+test-integration: venv system-deps ## API, migrations and concurrency on SQLite, PostgreSQL and MariaDB
 	$(PYTEST) tests/integration
 
-test-e2e: venv ## real processes, nginx, headless Chromium, Prometheus
+test-e2e: venv system-deps ## real processes, nginx, headless Chromium, Prometheus
 	$(PYTEST) tests/e2e
 
-test-deploy: venv tools ## chart, image, compose, terraform, workflows
+test-deploy: venv tools system-deps ## chart, image, compose, terraform, workflows
 	$(PYTEST) tests/deploy
 
-chart-check: venv tools ## Helm render matrix, lint, schemas, policies, contract test
+chart-check: venv tools system-deps ## Helm render matrix, lint, schemas, policies, contract test
 	$(PYTEST) tests/deploy/test_chart*.py tests/deploy/test_alert_rules.py
 
 terraform-check: venv tools ## terraform fmt/validate, HCL consistency, checkov

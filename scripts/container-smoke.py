@@ -376,6 +376,7 @@ def run_smoke(image: str, report: dict[str, Any]) -> None:
         report["stop_seconds"] = round(stop_seconds, 2)
         report["exit_code"] = exit_code
         logs = container_logs(name)
+        report["app_log_tail"] = logs.strip().splitlines()[-6:]
         check(exit_code == 0, f"exit code {exit_code} after SIGTERM:\n{logs}")
         check(stop_seconds < STOP_BUDGET_SECONDS, f"took {stop_seconds:.1f} s to stop:\n{logs}")
         log(f"exited {exit_code} after {stop_seconds:.2f} s")

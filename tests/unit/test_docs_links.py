@@ -183,3 +183,14 @@ def test_path_extraction(line, expected):
 def test_fenced_blocks_are_skipped():
     text = "a\n```sh\n[x](missing.md) `src/missing.py`\n```\nb\n~~~~\n`src/nope`\n~~~~\nc"
     assert [line for _, line in prose_lines(text)] == ["a", "b", "c"]
+
+
+def test_adr_index_lists_every_adr():
+    adr_dir = ROOT / "docs" / "adr"
+    index = (adr_dir / "README.md").read_text(encoding="utf-8")
+    linked = {
+        Path(t.split("#", 1)[0]).name for _, line in prose_lines(index) for t in link_targets(line)
+    }
+    records = {p.name for p in adr_dir.glob("[0-9][0-9][0-9][0-9]-*.md")}
+    missing = sorted(records - linked)
+    assert not missing, f"ADRs missing from docs/adr/README.md: {missing}"

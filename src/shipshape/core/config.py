@@ -79,6 +79,12 @@ class Settings(BaseSettings):
         default=None,
         description="Replaces the password in DATABASE_URL (keeps the URL non-secret).",
     )
+    database_password_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SHIPSHAPE_DATABASE_PASSWORD_FILE", "database_password_file"),
+        description="File holding the database password; re-read for every new connection, "
+        "so a rotated secret (e.g. RDS + Secrets Manager) is picked up without a restart.",
+    )
     db_pool_size: int = Field(default=10, ge=1, le=200, description="Connections kept in the pool.")
     db_max_overflow: int = Field(
         default=10, ge=0, le=200, description="Extra connections under load."
@@ -227,6 +233,8 @@ class Settings(BaseSettings):
                 out[name] = redact_url(value.get_secret_value())
             elif isinstance(extra, dict) and extra.get("secret"):
                 out[name] = None if value is None else REDACTED
+            elif name == "database_password_file":
+                out[name] = str(value) if value else None
             elif name == "trusted_proxies":
                 out[name] = [str(net) for net in value]
             else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -32,9 +34,22 @@ def create_engine(settings: Settings) -> AsyncEngine:
         else:
             kwargs["connect_args"] = {"connect_timeout": settings.db_connect_timeout_seconds}
     engine = create_async_engine(url, **kwargs)
+    if settings.database_password_file is not None and dialect != "sqlite":
+        _reread_password(engine, settings.database_password_file)
     if dialect == "sqlite":
         _tune_sqlite(engine)
     return engine
+
+
+def _reread_password(engine: AsyncEngine, path: Path) -> None:
+    """Read the mounted secret for every new connection: after a rotation, new connections
+    use the new password while pooled ones keep working (pool_recycle retires them)."""
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _on_connect(_dialect: Any, _record: Any, _args: Any, cparams: dict[str, Any]) -> None:
+        # Unreadable: keep the start-up password; a failed connect then reports the rest.
+        with contextlib.suppress(OSError):
+            cparams["password"] = path.read_text(encoding="utf-8").strip()
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:
