@@ -64,8 +64,9 @@ RUN --mount=type=cache,target=/root/.cache/uv,sharing=locked \
     && find /opt/venv -name '*.so' -not -path '*.libs/*' -exec strip --strip-unneeded {} + \
     && find /opt/venv -type f \( -name '*.c' -o -name '*.cpp' -o -name '*.h' -o -name '*.pyx' \
         -o -name '*.pxd' -o -name '*.pxi' \) -delete \
-    && /opt/venv/bin/python -c "import asyncmy, asyncpg, greenlet, httptools, orjson, psutil, \
-pydantic_core, sqlalchemy, uvloop, yaml"
+    && /opt/venv/bin/python -c "import importlib as i, importlib.util as u; \
+[i.import_module(m) for m in ('asyncmy', 'asyncpg', 'greenlet', 'httptools', 'orjson', 'psutil', \
+'pydantic_core', 'sqlalchemy', 'uvloop', 'watchfiles', 'yaml') if u.find_spec(m)]"
 
 # 2. The project itself, installed as a regular (non-editable) wheel into the same venv.
 COPY README.md ./

@@ -113,27 +113,27 @@ def durable_postgres() -> Iterator[Postgres]:
         os.chown(sockets, pw.pw_uid, pw.pw_gid)
     port = free_port()
     subprocess.run(
-        [*as_user, str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]
-        + ["-E", "UTF8"],
+        [*as_user, str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"],
         check=True,
         capture_output=True,
     )
     options = " ".join(f"-c {k}={v}" for k, v in DURABLE_SETTINGS.items())
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} {options}"
+    pg_ctl = [*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data)]
     subprocess.run(
-        [*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(root / "postgres.log")]
-        + ["-w", "-t", "60", "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} {options}"]
-        + ["start"],
+        [*pg_ctl, "-l", str(root / "postgres.log"), "-w", "-t", "60", "-o", options, "start"],
         check=True,
         capture_output=True,
     )
     server = Postgres("127.0.0.1", port, root)
     try:
-        server.sql(f"CREATE ROLE {USER} LOGIN SUPERUSER PASSWORD '{PASSWORD}'", "postgres", "postgres")
+        role = f"CREATE ROLE {USER} LOGIN SUPERUSER PASSWORD '{PASSWORD}'"
+        server.sql(role, "postgres", "postgres")
         server.sql(f"CREATE DATABASE {DATABASE} OWNER {USER}", "postgres", "postgres")
         yield server
     finally:
         subprocess.run(
-            [*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+            [*pg_ctl, "-m", "fast", "-w", "stop"],
             capture_output=True,
         )
         shutil.rmtree(root, ignore_errors=True)

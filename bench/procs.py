@@ -58,12 +58,15 @@ class Server:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited: {self.log.read_text()[-3000:]}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(self.url + path, timeout=2) as response:  # noqa: S310
-                    if response.status == 200:
-                        return
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(self.url + path, timeout=2) as response,
+            ):
+                if response.status == 200:
+                    return
             time.sleep(0.2)
-        raise RuntimeError(f"{self.name} not ready after {timeout}s: {self.log.read_text()[-3000:]}")
+        tail = self.log.read_text()[-3000:]
+        raise RuntimeError(f"{self.name} not ready after {timeout}s: {tail}")
 
     def rss(self) -> int:
         return rss_bytes(self.process.pid)

@@ -1,6 +1,6 @@
 """docs/performance.md and the chart, generated from a results JSON.
 
-    python -m bench.report [bench/results/latest.json]
+python -m bench.report [bench/results/latest.json]
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ WORKLOAD_TEXT = {
 
 def _fmt(value: Any, digits: int = 1) -> str:
     if value is None:
-        return "–"
+        return "-"
     if isinstance(value, float):
         return f"{value:,.{digits}f}"
     if isinstance(value, int):
@@ -62,8 +62,8 @@ def _rps(results: dict[str, Any], **match: Any) -> float | None:
 
 def _times(a: float | None, b: float | None) -> str:
     if a is None or b is None or b <= 0:
-        return "–"
-    return f"{a / b:,.2f}×"
+        return "-"
+    return f"{a / b:,.2f}x"
 
 
 def chart(results: dict[str, Any], path: Path = CHART) -> Path:
@@ -154,13 +154,11 @@ def markdown(results: dict[str, Any], results_path: Path, chart_path: Path) -> s
     add("|---|---|---|---|")
     for c in checks:
         if c.get("ratio") is not None:
-            measured = f"{c['ratio']:.2f}× ({_fmt(c.get('value'))} vs {_fmt(c.get('reference'))})"
-            required = f"≥ {c['required']}×"
+            measured = f"{c['ratio']:.2f}x ({_fmt(c.get('value'))} vs {_fmt(c.get('reference'))})"
+            required = f"≥ {c['required']}x"
         else:
             measured = _fmt(c.get("value"), 3)
-            required = (
-                f"≤ ±{c['required']:.0%}" if c["name"].startswith("soak") else "all / zero"
-            )
+            required = f"≤ ±{c['required']:.0%}" if c["name"].startswith("soak") else "all / zero"
         verdict = "**pass**" if c["pass"] else "**FAIL**"
         add(f"| {c['name']}: {c['what']} | {measured} | {required} | {verdict} |")
     add("")
@@ -191,8 +189,8 @@ def markdown(results: dict[str, Any], results_path: Path, chart_path: Path) -> s
     add(
         f"- wrk, {plan['threads']} threads, {plan['connections']} keep-alive connections, "
         f"on loopback; per case a fresh server, {plan['warmup']:.0f} s warm-up, then "
-        f"{plan['repetitions']} × {plan['seconds']:.0f} s; the tables show the median run "
-        "(req/s min–max in brackets). Errors = non-2xx/3xx responses + socket errors "
+        f"{plan['repetitions']} x {plan['seconds']:.0f} s; the tables show the median run "
+        "(req/s min-max in brackets). Errors = non-2xx/3xx responses + socket errors "
         "(connect, read, write, timeout). RSS = peak resident memory of the server's "
         "process tree, sampled every 0.5 s."
     )
@@ -220,7 +218,7 @@ def markdown(results: dict[str, Any], results_path: Path, chart_path: Path) -> s
     add("## Results\n")
     add(f"![throughput per case]({rel_chart})\n")
     add(
-        "| workload | target · server | workers | rows | req/s (min–max) | p50 ms | p99 ms "
+        "| workload | target · server | workers | rows | req/s (min-max) | p50 ms | p99 ms "
         "| errors | RSS MB | other cores |"
     )
     add("|---|---|---|---|---|---|---|---|---|---|")
@@ -239,7 +237,7 @@ def markdown(results: dict[str, Any], results_path: Path, chart_path: Path) -> s
         add(
             f"| {case['workload']} {WORKLOAD_TEXT[case['workload']]} | {_case_label(case)} "
             f"| {case['workers']} | {_rows(case)} "
-            f"| {_fmt(s['rps'])} ({_fmt(s['rps_min'], 0)}–{_fmt(s['rps_max'], 0)}) "
+            f"| {_fmt(s['rps'])} ({_fmt(s['rps_min'], 0)}-{_fmt(s['rps_max'], 0)}) "
             f"| {_fmt(s['p50_ms'], 2)} | {_fmt(s['p99_ms'], 2)} | {s['errors']} "
             f"| {_fmt(s['rss_mb'])} | {_fmt(s.get('other_cores'), 2)} |"
         )
@@ -251,9 +249,9 @@ def markdown(results: dict[str, Any], results_path: Path, chart_path: Path) -> s
             f"**pgbench** (single-row INSERT commits, {pgb['clients']} clients): median "
             f"{pgb['tps']:,.0f} commits/s (runs: {runs}).\n"
         )
-    row_checks = [
-        (c["id"], rc) for c in cases for rc in c.get("row_checks", [])
-    ] + [("soak", rc) for rc in (results.get("soak") or {}).get("row_checks", [])]
+    row_checks = [(c["id"], rc) for c in cases for rc in c.get("row_checks", [])] + [
+        ("soak", rc) for rc in (results.get("soak") or {}).get("row_checks", [])
+    ]
     if row_checks:
         add(
             "**Durability check** — visit rows added vs 2xx counted by wrk, per W2 run: "

@@ -85,7 +85,6 @@ class Bench:
         self.pg = pg
         self.workdir = workdir
         self.cases: list[dict[str, Any]] = []
-        self.scripts: dict[str, Path] = {}
 
     # ---- environment and commands -------------------------------------------------------
     def env(self, **extra: str) -> dict[str, str]:
@@ -132,14 +131,6 @@ class Bench:
             return [sys.executable, "-m", "bench.apps", "serve", *host, "--workers", str(workers)]
         module = {"bare": "bench.bare:app", "naive": "bench.baselines.naive:app"}[target]
         return [sys.executable, "-m", "bench.serve", module, *host[2:], "--workers", str(workers)]
-
-    def script(self, kind: str) -> Path:
-        key = f"{kind}-{self.plan.seconds}"
-        if key not in self.scripts:
-            path = self.workdir / f"{kind}-{len(self.scripts)}.lua"
-            path.write_text(wrk.script(kind, measure=self.plan.seconds, users=USERS))
-            self.scripts[key] = path
-        return self.scripts[key]
 
     # ---- database helpers --------------------------------------------------------------
     def visits(self) -> int:
@@ -193,7 +184,6 @@ class Bench:
         record["waited_for_quiet_s"] = procs.wait_quiet(plan.quiet_wait)
         record["loadavg_before"] = list(os.getloadavg())
         port = free_port()
-        script = self.script(kind) if plan is self.plan else self._script_for(kind, plan)
         try:
             with procs.server(
                 name.replace("/", "_"),
@@ -207,15 +197,7 @@ class Bench:
                 record["rss_idle_mb"] = round(srv.rss() / 2**20, 1)
                 url = srv.url + path
                 if plan.warmup > 0:
-                    wrk.run(
-                        url,
-                        self._script_for(kind, replace(plan, seconds=plan.warmup)),
-                        kind=kind,
-                        seconds=plan.warmup,
-                        connections=plan.connections,
-                        threads=plan.threads,
-                        timeout_s=timeout_s,
-                    )
+                    self.wrk(url, kind, replace(plan, seconds=plan.warmup), timeout_s)
                     srv.quiesce()
                 for _ in range(plan.repetitions):
                     before = self.visits() if workload == "W2" else 0
@@ -223,15 +205,7 @@ class Bench:
                         procs.RssSampler(srv.process.pid) as sampler,
                         procs.CpuAccount(srv.process.pid, self.pg.pid) as cpu,
                     ):
-                        result = wrk.run(
-                            url,
-                            script,
-                            kind=kind,
-                            seconds=plan.seconds,
-                            connections=plan.connections,
-                            threads=plan.threads,
-                            timeout_s=timeout_s,
-                        )
+                        result = self.wrk(url, kind, plan, timeout_s)
                     run = result.as_dict()
                     run["rss_peak_mb"] = round(max(v for _, v in sampler.samples) / 2**20, 1)
                     run["cpu"] = cpu.result
@@ -260,8 +234,25 @@ class Bench:
     def _script_for(self, kind: str, plan: Plan) -> Path:
         path = self.workdir / f"{kind}-{plan.seconds}.lua"
         if not path.exists():
-            path.write_text(wrk.script(kind, measure=plan.seconds, users=USERS))
+            path.write_text(self._lua(kind, plan.seconds))
         return path
+
+    def _lua(self, kind: str, seconds: float) -> str:
+        markers = self.workdir / "markers"
+        markers.mkdir(exist_ok=True)
+        return wrk.script(kind, measure=seconds, users=USERS, markers=str(markers))
+
+    def wrk(self, url: str, kind: str, plan: Plan, timeout_s: float = 10.0) -> wrk.WrkResult:
+        return wrk.run(
+            url,
+            self._script_for(kind, plan),
+            kind=kind,
+            seconds=plan.seconds,
+            connections=plan.connections,
+            threads=plan.threads,
+            timeout_s=timeout_s,
+            markers=self.workdir / "markers",
+        )
 
     # ---- anchors -------------------------------------------------------------------------
     def pgbench(self) -> dict[str, Any]:
@@ -341,7 +332,7 @@ class Bench:
         ) as srv:
             start = time.perf_counter()
             try:
-                with urllib.request.urlopen(srv.url + "/list", timeout=300) as response:  # noqa: S310
+                with urllib.request.urlopen(srv.url + "/list", timeout=300) as response:
                     size = len(response.read())
                 seconds = time.perf_counter() - start
                 rss = srv.rss()
@@ -367,25 +358,11 @@ class Bench:
         ) as srv:
             url = srv.url + "/"
             warm = replace(self.plan, seconds=max(self.plan.warmup, 5.0))
-            wrk.run(
-                url,
-                self._script_for("visits", warm),
-                kind="visits",
-                seconds=warm.seconds,
-                connections=self.plan.connections,
-                threads=self.plan.threads,
-            )
+            self.wrk(url, "visits", warm)
             srv.quiesce()
             before = self.visits()
             with procs.RssSampler(srv.process.pid, interval=1.0) as sampler:
-                result = wrk.run(
-                    url,
-                    self._script_for("visits", replace(self.plan, seconds=seconds)),
-                    kind="visits",
-                    seconds=seconds,
-                    connections=self.plan.connections,
-                    threads=self.plan.threads,
-                )
+                result = self.wrk(url, "visits", replace(self.plan, seconds=seconds))
             srv.quiesce()
             added = self.visits() - before
         samples = [v for _, v in sampler.samples]
@@ -459,9 +436,7 @@ def run(plan: Plan, quick: bool, only: set[str] | None) -> dict[str, Any]:
         "started": started.isoformat(timespec="seconds"),
         "command": "make bench" + (" (python -m bench.run --quick)" if quick else ""),
         "quick": quick,
-        "plan": {
-            k: list(v) if isinstance(v, tuple) else v for k, v in plan.__dict__.items()
-        },
+        "plan": {k: list(v) if isinstance(v, tuple) else v for k, v in plan.__dict__.items()},
         "machine": machine(),
     }
 
@@ -516,9 +491,7 @@ def run(plan: Plan, quick: bool, only: set[str] | None) -> dict[str, Any]:
         if want("soak"):
             results["soak"] = bench.soak()
         if want("W3"):
-            naive_plan = replace(
-                plan, seconds=plan.naive_list_seconds, repetitions=1, warmup=0.0
-            )
+            naive_plan = replace(plan, seconds=plan.naive_list_seconds, repetitions=1, warmup=0.0)
             bench.reset_visits(plan.small_rows)
             for w in plan.workers:
                 bench.case("app", "W3", w, rows=plan.small_rows)
@@ -574,7 +547,8 @@ def main(argv: list[str] | None = None) -> int:
         report.write(results, RESULTS / name)
         log("docs/performance.md and the chart regenerated")
     for check in results["checks"]:
-        log(f"{'PASS' if check['pass'] else 'FAIL'}  {check['name']}: {check.get('ratio', check.get('value'))}")
+        verdict = "PASS" if check["pass"] else "FAIL"
+        log(f"{verdict}  {check['name']}: {check.get('ratio', check.get('value'))}")
     return 0
 
 

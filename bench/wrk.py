@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,8 +81,12 @@ VISITS = (
     + """
 -- W2: GET / until the deadline, then drain (see module docstring).
 local measure = __MEASURE__
+local marker_dir = "__MARKERS__"
+local thread_count = 0
 function bench_setup(thread)
+  thread_count = thread_count + 1
   thread:set("deadline", now() + measure)
+  thread:set("thread_id", thread_count)
 end
 visit_req = wrk.format("GET", "/", {["User-Agent"] = "wrk-bench"})
 tail_req = wrk.format("GET", "/livez")
@@ -103,6 +109,9 @@ function response(status, headers, body)
     visit_other = visit_other + 1
   end
   if draining and visit_2xx + visit_other >= sent then
+    -- Tell the harness this thread is drained (it interrupts wrk's timer once all are).
+    local marker = io.open(marker_dir .. "/drained-" .. thread_id, "w")
+    if marker then marker:close() end
     wrk.thread:stop()
   end
 end
@@ -143,12 +152,16 @@ def username_sql(expr: str) -> str:
     return f"'u' || translate(({expr})::text, '0123456789', 'abcdefghij')"
 
 
-def script(kind: str, *, measure: float = 10.0, users: int = 10_000) -> str:
+def script(kind: str, *, measure: float = 10.0, users: int = 10_000, markers: str = "/tmp") -> str:
     """Lua source for a scenario: "plain" (fixed request), "visits" (W2) or "hello_mix" (W4)."""
     if kind == "plain":
         body, counters = "", []
     elif kind == "visits":
-        body = VISITS.replace("__MEASURE__", repr(float(measure))).replace("__LIVEZ__", LIVEZ_BODY)
+        body = (
+            VISITS.replace("__MEASURE__", repr(float(measure)))
+            .replace("__LIVEZ__", LIVEZ_BODY)
+            .replace("__MARKERS__", markers)
+        )
         counters = ["sent", "visit_2xx", "visit_other", "tail"]
     elif kind == "hello_mix":
         body, counters = HELLO_MIX.replace("__USERS__", str(int(users))), []
@@ -210,6 +223,9 @@ def summarise(raw: dict[str, Any], kind: str, measure: float) -> WrkResult:
         # Only the visits (not the drain tail) count; the window is the Lua deadline.
         ok = int(raw["visit_2xx"])
         detail["status"] = int(raw["visit_other"])
+        # Visits sent but never answered (wrk's hard timer hit before the drain ended):
+        # the server may still commit them, so they are errors of the measurement.
+        detail["abandoned"] = max(0, int(raw["sent"]) - ok - int(raw["visit_other"]))
         seconds = measure
         extra = {"sent": int(raw["sent"]), "tail": int(raw["tail"])}
     else:
@@ -247,9 +263,12 @@ def run(
     connections: int,
     threads: int,
     timeout_s: float = 10.0,
+    markers: Path | None = None,
 ) -> WrkResult:
-    # The visits script stops itself after `seconds` plus its drain; give wrk's timer margin.
-    duration = int(seconds) + (2 if kind == "visits" else 0)
+    """Run wrk once. For the visits script, `markers` is the directory its threads mark
+    when drained: wrk is then interrupted (SIGINT ends its timer and prints the summary)
+    instead of idling until its hard limit, which leaves room for a slow drain."""
+    duration = int(seconds) + (int(timeout_s) + 2 if kind == "visits" else 0)
     command = [
         wrk_binary(),
         f"-t{threads}",
@@ -260,7 +279,19 @@ def run(
         str(script_path),
         url,
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=duration + 120)
-    if done.returncode != 0:
-        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr[-2000:]}")
-    return summarise(parse_output(done.stdout), kind, seconds)
+    if markers is not None:
+        for old in markers.glob("drained-*"):
+            old.unlink()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if kind == "visits" and markers is not None:
+        deadline = time.monotonic() + duration + 5
+        while process.poll() is None and time.monotonic() < deadline:
+            if len(list(markers.glob("drained-*"))) >= threads:
+                time.sleep(0.05)
+                process.send_signal(signal.SIGINT)
+                break
+            time.sleep(0.05)
+    stdout, stderr = process.communicate(timeout=duration + 120)
+    if process.returncode != 0:
+        raise RuntimeError(f"wrk failed ({process.returncode}): {stderr[-2000:]}")
+    return summarise(parse_output(stdout), kind, seconds)

@@ -9,7 +9,7 @@ packages=(
   nginx                           # the reverse proxy, run for real on loopback
   chromium                        # headless browser for the dashboard tests
   prometheus                      # promtool and a real Prometheus server
-  podman buildah debootstrap uidmap slirp4netns fuse-overlayfs  # container build and smoke test
+  podman buildah runc debootstrap uidmap slirp4netns fuse-overlayfs  # container build and smoke test (runc: crun fails on hybrid cgroups)
   wrk                             # load generator for make bench
   shellcheck                      # lint for shell scripts
 )

@@ -51,7 +51,7 @@ class VisitOut(BaseModel):
 
 
 class Birthday(BaseModel):
-    dateOfBirth: dt.date = Field(...)  # noqa: N815 - the API's field name
+    dateOfBirth: dt.date = Field(...)  # the API's field name
 
 
 def get_db() -> Iterator[Session]:
@@ -91,7 +91,9 @@ def save(username: str, body: Birthday, db: Session = Depends(get_db)) -> Respon
         raise HTTPException(422, "Date of birth cannot be in the future")
     user = db.get(User, username)
     if user is None:
-        db.add(User(username=username, date_of_birth=body.dateOfBirth, updated_at=dt.datetime.now()))
+        user = User(username=username, date_of_birth=body.dateOfBirth)
+        user.updated_at = dt.datetime.now()
+        db.add(user)
     else:
         user.date_of_birth = body.dateOfBirth
         user.updated_at = dt.datetime.now()

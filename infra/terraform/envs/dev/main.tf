@@ -107,4 +107,11 @@ module "addons" {
   argocd_replicas     = local.settings.argocd_replicas
   load_balancer_tags  = merge(module.environment.tags, { Component = "ingress" })
   tags                = { Component = "addons" }
+
+  kubernetes_version        = module.cluster.kubernetes_version
+  enable_cluster_autoscaler = var.enable_cluster_autoscaler
+
+  # This cluster's Argo CD deploys this environment only (one cluster per environment).
+  argocd_bootstrap_repo_url = var.gitops_repo_url
+  argocd_bootstrap_path     = var.argocd_bootstrap ? "deploy/gitops/argocd/${local.environment}" : ""
 }

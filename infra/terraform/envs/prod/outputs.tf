@@ -64,6 +64,13 @@ output "helm_values" {
     image = {
       repository = module.registry.repository_url
     }
+    config = {
+      # The ALB (IP targets) connects from addresses inside the VPC: trust its X-Forwarded-For.
+      trustedProxies = module.network.vpc_cidr
+    }
+    networkPolicy = {
+      ingressFrom = [{ ipBlock = { cidr = module.network.vpc_cidr } }]
+    }
     serviceAccount = {
       create     = true
       name       = local.app_service_account
@@ -95,13 +102,26 @@ output "helm_values" {
   }
 }
 
-# The SecretStore the chart's ExternalSecret refers to. It authenticates with
-# the app's own service account token (IRSA), so reading the secret needs no
-# permission beyond the app role's:
+# The namespace and the SecretStore the chart's ExternalSecret refers to. The
+# store authenticates with the app's own service account token (IRSA), so
+# reading the secret needs no permission beyond the app role's. GitOps delivers
+# the same objects (deploy/gitops/*/<env>/secretstore.yaml, a test keeps them
+# equal); for a plain `helm install` apply them first:
 #   terraform output -raw secret_store_manifest | kubectl apply -f -
 output "secret_store_manifest" {
-  description = "Kubernetes manifest of the External Secrets SecretStore (namespace shipshape) that reads Secrets Manager as the app role."
-  value = yamlencode({
+  description = "Kubernetes manifests of the app namespace (Pod Security restricted) and of the External Secrets SecretStore in it that reads Secrets Manager as the app role."
+  value = join("---\n", [yamlencode({
+    apiVersion = "v1"
+    kind       = "Namespace"
+    metadata = {
+      name = local.app_namespace
+      labels = {
+        "pod-security.kubernetes.io/enforce" = "restricted"
+        "pod-security.kubernetes.io/audit"   = "restricted"
+        "pod-security.kubernetes.io/warn"    = "restricted"
+      }
+    }
+    }), yamlencode({
     apiVersion = "external-secrets.io/v1"
     kind       = "SecretStore"
     metadata = {
@@ -121,5 +141,5 @@ output "secret_store_manifest" {
         }
       }
     }
-  })
+  })])
 }

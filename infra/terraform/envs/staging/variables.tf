@@ -71,3 +71,21 @@ variable "app_pod_identity" {
   type        = bool
   default     = false
 }
+
+variable "enable_cluster_autoscaler" {
+  description = "Install the Cluster Autoscaler, which scales the node group between the profile's node_min_size and node_max_size."
+  type        = bool
+  default     = true
+}
+
+variable "argocd_bootstrap" {
+  description = "Let Terraform install the Argo CD app of apps for this environment (deploy/gitops/argocd/<env>); false leaves the bootstrap to `kubectl apply -k`."
+  type        = bool
+  default     = true
+}
+
+variable "gitops_repo_url" {
+  description = "Git repository holding deploy/gitops and charts/shipshape, read by Argo CD."
+  type        = string
+  default     = "https://github.com/shipshape/shipshape.git"
+}

@@ -8,7 +8,15 @@ locals {
   region     = data.aws_region.current.region
 
   zone_arns = [for id in var.route53_zone_ids : "arn:${local.partition}:route53:::hostedzone/${id}"]
-  elb_arn   = "arn:${local.partition}:elasticloadbalancing:${local.region}:${local.account_id}"
+  asg_arn   = "arn:${local.partition}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/*"
+
+  # Cluster Autoscaler minor version must match the cluster's Kubernetes minor version.
+  cluster_autoscaler_image_tag = coalesce(var.cluster_autoscaler_image_tag, "v${var.kubernetes_version}.0")
+
+  # Argo CD bootstraps itself from Git: one "app of apps" per cluster, pointing at the directory
+  # of this cluster's environment only (deploy/gitops/argocd/<env>).
+  argocd_bootstrap = var.enable_argocd && var.argocd_bootstrap_path != ""
+  elb_arn          = "arn:${local.partition}:elasticloadbalancing:${local.region}:${local.account_id}"
 
   # Add-ons that call AWS APIs, each with its own IRSA role bound to exactly one
   # namespace/service account. metrics-server and Argo CD call no AWS API and get no role.
@@ -31,6 +39,12 @@ locals {
         namespace       = "cert-manager"
         service_account = "cert-manager"
         policy          = one(data.aws_iam_policy_document.cert_manager[*].json)
+      }
+      cluster-autoscaler = {
+        enabled         = var.enable_cluster_autoscaler
+        namespace       = "kube-system"
+        service_account = "cluster-autoscaler"
+        policy          = one(data.aws_iam_policy_document.cluster_autoscaler[*].json)
       }
     } : k => v if v.enabled
   }
@@ -465,6 +479,100 @@ resource "helm_release" "external_dns" {
 }
 
 # ---------------------------------------------------------------------------
+# Cluster Autoscaler: grows and shrinks the managed node group (its Auto Scaling
+# group is found by the k8s.io/cluster-autoscaler/* tags the cluster module sets).
+# Writes are limited to Auto Scaling groups tagged as owned by this cluster.
+# ---------------------------------------------------------------------------
+
+data "aws_iam_policy_document" "cluster_autoscaler" {
+  #checkov:skip=CKV_AWS_356:Describe calls of Auto Scaling and EC2 cannot be scoped to a resource; every write is limited to the Auto Scaling groups tagged as owned by this cluster.
+  count = var.enable_cluster_autoscaler ? 1 : 0
+
+  statement {
+    sid = "Describe"
+    actions = [
+      "autoscaling:DescribeAutoScalingGroups",
+      "autoscaling:DescribeAutoScalingInstances",
+      "autoscaling:DescribeLaunchConfigurations",
+      "autoscaling:DescribeScalingActivities",
+      "autoscaling:DescribeTags",
+      "ec2:DescribeImages",
+      "ec2:DescribeInstanceTypes",
+      "ec2:DescribeLaunchTemplateVersions",
+      "ec2:GetInstanceTypesFromInstanceRequirements",
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "DescribeNodegroups"
+    actions   = ["eks:DescribeNodegroup"]
+    resources = ["arn:${local.partition}:eks:${local.region}:${local.account_id}:nodegroup/${var.cluster_name}/*/*"]
+  }
+
+  statement {
+    sid = "ScaleOwnGroups"
+    actions = [
+      "autoscaling:SetDesiredCapacity",
+      "autoscaling:TerminateInstanceInAutoScalingGroup",
+    ]
+    resources = [local.asg_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/k8s.io/cluster-autoscaler/${var.cluster_name}"
+      values   = ["owned"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/k8s.io/cluster-autoscaler/enabled"
+      values   = ["true"]
+    }
+  }
+}
+
+resource "helm_release" "cluster_autoscaler" {
+  count = var.enable_cluster_autoscaler ? 1 : 0
+
+  name            = "cluster-autoscaler"
+  repository      = "https://kubernetes.github.io/autoscaler"
+  chart           = "cluster-autoscaler"
+  version         = var.chart_versions.cluster_autoscaler
+  namespace       = local.irsa["cluster-autoscaler"].namespace
+  atomic          = local.helm_defaults.atomic
+  cleanup_on_fail = local.helm_defaults.cleanup_on_fail
+  max_history     = local.helm_defaults.max_history
+  timeout         = local.helm_defaults.timeout
+
+  values = [yamlencode({
+    cloudProvider = "aws"
+    awsRegion     = local.region
+    autoDiscovery = { clusterName = var.cluster_name }
+    image         = { tag = local.cluster_autoscaler_image_tag }
+    replicaCount  = var.controller_replicas
+    podDisruptionBudget = {
+      maxUnavailable = 1
+    }
+    rbac = {
+      serviceAccount = {
+        create      = true
+        name        = local.irsa["cluster-autoscaler"].service_account
+        annotations = { "eks.amazonaws.com/role-arn" = aws_iam_role.addon["cluster-autoscaler"].arn }
+      }
+    }
+    extraArgs = {
+      "balance-similar-node-groups" = true
+      expander                      = "least-waste"
+      "skip-nodes-with-system-pods" = false
+      "scale-down-unneeded-time"    = "10m"
+    }
+  })]
+
+  depends_on = [aws_iam_role_policy.addon]
+}
+
+# ---------------------------------------------------------------------------
 # metrics-server: no AWS access.
 # ---------------------------------------------------------------------------
 
@@ -639,4 +747,45 @@ resource "helm_release" "argocd" {
   })]
 
   depends_on = [helm_release.aws_load_balancer_controller, helm_release.cert_manager]
+}
+
+# App of apps: the cluster's Argo CD syncs deploy/gitops/argocd/<env> (the AppProject, the
+# namespace, the SecretStore and the shipshape Application of this environment only).
+resource "helm_release" "argocd_bootstrap" {
+  count = local.argocd_bootstrap ? 1 : 0
+
+  name            = "argocd-bootstrap"
+  repository      = "https://argoproj.github.io/argo-helm"
+  chart           = "argocd-apps"
+  version         = var.chart_versions.argocd_apps
+  namespace       = helm_release.argocd[0].namespace
+  atomic          = local.helm_defaults.atomic
+  cleanup_on_fail = local.helm_defaults.cleanup_on_fail
+  max_history     = local.helm_defaults.max_history
+  timeout         = local.helm_defaults.timeout
+
+  values = [yamlencode({
+    applications = {
+      shipshape-bootstrap = {
+        namespace = helm_release.argocd[0].namespace
+        project   = "default"
+        source = {
+          repoURL        = var.argocd_bootstrap_repo_url
+          targetRevision = var.argocd_bootstrap_revision
+          path           = var.argocd_bootstrap_path
+        }
+        destination = {
+          server    = "https://kubernetes.default.svc"
+          namespace = helm_release.argocd[0].namespace
+        }
+        syncPolicy = {
+          # Never delete an Application (and with it a running environment) because a file
+          # went missing; prod's Application itself still syncs only by hand.
+          automated = { prune = false, selfHeal = true }
+        }
+      }
+    }
+  })]
+
+  depends_on = [helm_release.argocd, helm_release.external_secrets]
 }

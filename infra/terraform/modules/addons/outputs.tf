@@ -13,6 +13,8 @@ output "releases" {
       helm_release.cert_manager,
       helm_release.external_secrets,
       helm_release.argocd,
+      helm_release.cluster_autoscaler,
+      helm_release.argocd_bootstrap,
     ) : r.name => { namespace = r.namespace, version = r.version }
   }
 }

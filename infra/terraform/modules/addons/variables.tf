@@ -77,6 +77,46 @@ variable "enable_argocd" {
   default     = true
 }
 
+variable "enable_cluster_autoscaler" {
+  description = "Install the Cluster Autoscaler (scales the managed node group between its min and max size when pods cannot be scheduled or nodes are idle)."
+  type        = bool
+  default     = true
+}
+
+variable "kubernetes_version" {
+  description = "Kubernetes minor version of the cluster (X.Y); selects the Cluster Autoscaler image vX.Y.0."
+  type        = string
+
+  validation {
+    condition     = can(regex("^1\\.[0-9]+$", var.kubernetes_version))
+    error_message = "kubernetes_version must be a minor version such as 1.33."
+  }
+}
+
+variable "cluster_autoscaler_image_tag" {
+  description = "Cluster Autoscaler image tag; null uses v<kubernetes_version>.0 (the autoscaler's minor version must match the cluster's)."
+  type        = string
+  default     = null
+}
+
+variable "argocd_bootstrap_repo_url" {
+  description = "Git repository the Argo CD app of apps reads (deploy/gitops)."
+  type        = string
+  default     = "https://github.com/shipshape/shipshape.git"
+}
+
+variable "argocd_bootstrap_revision" {
+  description = "Branch, tag or commit of that repository."
+  type        = string
+  default     = "main"
+}
+
+variable "argocd_bootstrap_path" {
+  description = "Directory of this cluster's environment in that repository (for example deploy/gitops/argocd/prod); empty installs no app of apps."
+  type        = string
+  default     = ""
+}
+
 variable "chart_versions" {
   description = "Pinned Helm chart versions of the add-ons; bump them deliberately (and re-check the IAM policies against upstream)."
   type = object({
@@ -86,6 +126,8 @@ variable "chart_versions" {
     cert_manager                 = optional(string, "v1.17.2")
     external_secrets             = optional(string, "0.17.0")
     argocd                       = optional(string, "8.0.0")
+    argocd_apps                  = optional(string, "2.0.2")
+    cluster_autoscaler           = optional(string, "9.46.6")
   })
   default = {}
 }

@@ -298,13 +298,36 @@ resource "aws_eks_node_group" "default" {
   ]
 
   lifecycle {
-    # An autoscaler owns the current size once the group exists.
+    # The cluster autoscaler (modules/addons) owns the current size once the group exists.
     ignore_changes = [scaling_config[0].desired_size]
 
     precondition {
       condition     = var.node_min_size <= var.node_desired_size && var.node_desired_size <= var.node_max_size
       error_message = "node sizes must satisfy min <= desired <= max."
     }
+  }
+}
+
+# Auto-discovery tags of the cluster autoscaler on the node group's Auto Scaling group. EKS adds
+# the first two to managed node groups itself; they are declared here so that discovery does not
+# depend on that, and the node-template label lets the autoscaler scale the group from zero.
+locals {
+  node_asg_tags = {
+    "k8s.io/cluster-autoscaler/enabled"                                     = "true"
+    "k8s.io/cluster-autoscaler/${var.name}"                                 = "owned"
+    "k8s.io/cluster-autoscaler/node-template/label/shipshape.io/node-group" = "default"
+  }
+}
+
+resource "aws_autoscaling_group_tag" "node_discovery" {
+  for_each = local.node_asg_tags
+
+  autoscaling_group_name = aws_eks_node_group.default.resources[0].autoscaling_groups[0].name
+
+  tag {
+    key                 = each.key
+    value               = each.value
+    propagate_at_launch = false
   }
 }
 
@@ -353,12 +376,17 @@ locals {
   addons_before_nodes = {
     vpc-cni = {
       service_account_role_arn = aws_iam_role.vpc_cni.arn
+      # The VPC CNI's network policy agent (a container in the aws-node DaemonSet, eBPF) is what
+      # enforces Kubernetes NetworkPolicies on EKS; without it the chart's policies are inert.
+      configuration_values = var.enable_network_policy ? jsonencode({ enableNetworkPolicy = "true" }) : null
     }
     kube-proxy = {
       service_account_role_arn = null
+      configuration_values     = null
     }
     eks-pod-identity-agent = {
       service_account_role_arn = null
+      configuration_values     = null
     }
   }
 }
@@ -370,6 +398,7 @@ resource "aws_eks_addon" "before_nodes" {
   addon_name                  = each.key
   addon_version               = lookup(var.addon_versions, each.key, null)
   service_account_role_arn    = each.value.service_account_role_arn
+  configuration_values        = each.value.configuration_values
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "PRESERVE"
 

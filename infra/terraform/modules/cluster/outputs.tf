@@ -53,3 +53,8 @@ output "kms_key_arn" {
   description = "KMS key that encrypts Kubernetes Secrets and the control-plane logs."
   value       = aws_kms_key.this.arn
 }
+
+output "node_autoscaling_group_names" {
+  description = "Auto Scaling groups of the managed node group, tagged for cluster-autoscaler auto-discovery."
+  value       = aws_eks_node_group.default.resources[0].autoscaling_groups[*].name
+}

@@ -69,7 +69,7 @@ variable "node_min_size" {
 }
 
 variable "node_desired_size" {
-  description = "Initial number of nodes (later changes by an autoscaler are ignored)."
+  description = "Initial number of nodes (later changes are ignored: the cluster autoscaler of the addons module owns the size)."
   type        = number
 }
 
@@ -88,6 +88,12 @@ variable "log_retention_days" {
   description = "Retention of the control-plane logs in CloudWatch Logs, in days."
   type        = number
   default     = 365
+}
+
+variable "enable_network_policy" {
+  description = "Turn on the VPC CNI network policy agent (enableNetworkPolicy), so that Kubernetes NetworkPolicies are enforced."
+  type        = bool
+  default     = true
 }
 
 variable "addon_versions" {
