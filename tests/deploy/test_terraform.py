@@ -51,6 +51,7 @@ MODULE_META_ARGS = {"source", "version", "providers", "depends_on", "count", "fo
 # AWS resource types that have no `tags` argument. Every other aws_* resource
 # is assumed taggable (deny by default: a new type must be tagged or listed here).
 NON_TAGGABLE = {
+    "aws_autoscaling_group_tag",
     "aws_eks_access_policy_association",
     "aws_ecr_lifecycle_policy",
     "aws_ecr_repository_policy",
@@ -687,6 +688,7 @@ PLACEHOLDERS = {
     "module.database.database_name": "shipshape",
     "module.database.master_username": "shipshape",
     "module.network.database_subnet_cidrs": ["10.10.56.0/24", "10.10.57.0/24", "10.10.58.0/24"],
+    "module.network.vpc_cidr": "10.10.0.0/16",
     "module.database.master_user_secret_arn": (
         "arn:aws:secretsmanager:eu-west-1:111111111111:secret:rds!db-0123-abcdef"
     ),
@@ -734,3 +736,106 @@ def test_helm_values_output_fits_chart_schema(env: str) -> None:
     jsonschema.validate(values, json.loads(schema_path.read_text()))
     assert values["serviceAccount"]["awsRoleArn"].startswith("arn:aws:iam::")
     assert values["externalSecret"]["databasePassword"]["key"].startswith("arn:aws:secretsmanager:")
+
+
+def test_helm_values_set_trusted_proxies_and_the_secret_store() -> None:
+    """The ALB connects from inside the VPC: helm_values trusts the VPC CIDR (and lets it through
+    the NetworkPolicy); the ExternalSecret points at the namespaced SecretStore the same root
+    emits in secret_store_manifest."""
+    for env in ENV_NAMES:
+        outputs = named(load_dir(ENVS / env), "output")
+        values = outputs["helm_values"]["value"]
+        assert values["config"]["trustedProxies"] == "${module.network.vpc_cidr}"
+        assert values["networkPolicy"]["ingressFrom"] == [
+            {"ipBlock": {"cidr": "${module.network.vpc_cidr}"}}
+        ]
+        assert values["externalSecret"]["secretStoreRef"] == {
+            "name": "aws-secrets-manager",
+            "kind": "SecretStore",
+        }
+        text = dir_text(ENVS / env)
+        manifest = text[text.index('output "secret_store_manifest"') :]
+        assert 'kind       = "SecretStore"' in manifest
+        assert 'name      = "aws-secrets-manager"' in manifest
+        assert 'kind       = "Namespace"' in manifest
+        assert "namespace = local.app_namespace" in manifest
+
+
+def _profiles() -> dict[str, dict[str, Any]]:
+    for block in load_dir(MODULES / "environment")["locals"]:
+        if "profiles" in block:
+            return block["profiles"]
+    raise AssertionError("no profiles")
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_committed_chart_values_match_the_terraform_network(env: str) -> None:
+    """values-<env>.yaml carries the CIDRs Terraform builds (VPC for the ALB, database subnets)."""
+    import ipaddress
+
+    import yaml
+
+    vpc = ipaddress.ip_network(unquote(_profiles()[env]["vpc_cidr"]))
+    values = yaml.safe_load((CHART / f"values-{env}.yaml").read_text())
+    assert values["config"]["trustedProxies"] == str(vpc)
+    assert values["networkPolicy"]["ingressFrom"] == [{"ipBlock": {"cidr": str(vpc)}}]
+    # modules/network: database subnets are cidrsubnet(vpc_cidr, 8, 56 + i) over 3 AZs.
+    database = [str(list(vpc.subnets(new_prefix=24))[56 + i]) for i in range(3)]
+    assert "cidrsubnet(var.vpc_cidr, 8, 56 + i)" in dir_text(MODULES / "network")
+    assert values["externalDatabase"]["cidrs"] == database
+    assert values["externalSecret"]["secretStoreRef"]["kind"] == "SecretStore"
+    assert values["serviceAccount"].get("name", "shipshape") == "shipshape"
+    # An RDS instance endpoint (not an Aurora cluster endpoint).
+    assert re.fullmatch(
+        rf"shipshape-{env}\.[a-z0-9]{{12}}\.[a-z0-9-]+\.rds\.amazonaws\.com",
+        values["externalDatabase"]["host"],
+    )
+
+
+def test_vpc_cni_enforces_network_policies() -> None:
+    text = dir_text(MODULES / "cluster")
+    assert 'jsonencode({ enableNetworkPolicy = "true" })' in text
+    assert "configuration_values        = each.value.configuration_values" in text
+    variables = named(load_dir(MODULES / "cluster"), "variable")
+    assert variables["enable_network_policy"]["default"] is True
+
+
+def test_node_group_is_autoscaled() -> None:
+    """Cluster Autoscaler in the addons module, least privilege, finding the tagged node group."""
+    cluster = dir_text(MODULES / "cluster")
+    assert '"k8s.io/cluster-autoscaler/enabled"' in cluster
+    assert '"k8s.io/cluster-autoscaler/${var.name}"' in cluster
+    addons = load_dir(MODULES / "addons")
+    releases = {n: b for t, n, b in resources(addons) if t == "helm_release"}
+    assert "cluster_autoscaler" in releases
+    documents = {n: b for t, n, b in resources(addons, "data") if t == "aws_iam_policy_document"}
+    statements = documents["cluster_autoscaler"]["statement"]
+    for statement in statements:
+        writes = [
+            a for a in statement["actions"] if not a.split(":")[1].startswith(("Describe", "Get"))
+        ]
+        if writes:
+            assert writes == [
+                "autoscaling:SetDesiredCapacity",
+                "autoscaling:TerminateInstanceInAutoScalingGroup",
+            ]
+            assert statement["resources"] == ["${local.asg_arn}"]
+            variables = {unquote(c["variable"]) for c in statement["condition"]}
+            assert "aws:ResourceTag/k8s.io/cluster-autoscaler/${var.cluster_name}" in variables
+    text = dir_text(MODULES / "addons")
+    assert 'service_account = "cluster-autoscaler"' in text
+    for env in ENV_NAMES:
+        addons_call = named(load_dir(ENVS / env), "module")["addons"]
+        assert addons_call["enable_cluster_autoscaler"] == "${var.enable_cluster_autoscaler}"
+        assert addons_call["kubernetes_version"] == "${module.cluster.kubernetes_version}"
+
+
+def test_argocd_bootstraps_its_own_environment_only() -> None:
+    """One Argo CD per environment cluster: its app of apps syncs deploy/gitops/argocd/<env>."""
+    for env in ENV_NAMES:
+        addons_call = named(load_dir(ENVS / env), "module")["addons"]
+        path = addons_call["argocd_bootstrap_path"]
+        assert "deploy/gitops/argocd/${local.environment}" in path
+        assert (ROOT / "deploy/gitops/argocd" / env / "kustomization.yaml").is_file()
+    releases = {n: b for t, n, b in resources(load_dir(MODULES / "addons")) if t == "helm_release"}
+    assert unquote(releases["argocd_bootstrap"]["chart"]) == "argocd-apps"
