@@ -48,7 +48,9 @@ rootfs="$(mktemp -d /var/tmp/shipshape-rootfs.XXXXXX)"
 cleanup() {
     # Never leave bind mounts behind before deleting the tree.
     for m in proc sys dev/pts dev; do
-        mountpoint -q "$rootfs/$m" 2>/dev/null && umount -l "$rootfs/$m" || true
+        if mountpoint -q "$rootfs/$m" 2>/dev/null; then
+            umount -l "$rootfs/$m" || true
+        fi
     done
     rm -rf --one-file-system "$rootfs"
 }

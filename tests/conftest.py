@@ -25,6 +25,7 @@ from tests.support.databases import (
     start_mariadb,
     start_postgres,
 )
+from tests.support.tools import unavailable
 
 BACKENDS = [
     b
@@ -35,18 +36,10 @@ EXTERNAL_URL_VARIABLES = {
     "postgresql": "SHIPSHAPE_TEST_POSTGRES_URL",
     "mariadb": "SHIPSHAPE_TEST_MARIADB_URL",
 }
-IN_CI = os.environ.get("CI", "").lower() == "true"
 STARTERS: dict[str, Callable[[], contextlib.AbstractContextManager[DatabaseServer]]] = {
     "postgresql": start_postgres,
     "mariadb": start_mariadb,
 }
-
-
-def unavailable(reason: str) -> None:
-    """Locally a missing component skips with its reason; in CI it is a failure."""
-    if IN_CI:
-        pytest.fail(f"required component unavailable in CI: {reason}")
-    pytest.skip(reason)
 
 
 class Servers:

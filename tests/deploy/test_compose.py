@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import copy
 import ipaddress
-import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,24 +15,17 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from tests.support.tools import require_tool
+
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "compose.yaml"
 MARIADB = REPO / "compose.mariadb.yaml"
-IN_CI = os.environ.get("CI", "").lower() == "true"
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|TOKEN|SECRET|API_?KEY|PRIVATE_?KEY|CREDENTIAL", re.I)
 APP_UID = "10001"
 
 
 def find_tool(name: str) -> str:
-    for candidate in (Path(sys.executable).parent / name, REPO / ".venv/bin" / name):
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    found = shutil.which(name)
-    if found:
-        return found
-    if IN_CI:
-        pytest.fail(f"{name} not found (uv sync installs it into .venv)")
-    pytest.skip(f"{name} not found")
+    return require_tool(name, "uv sync installs it into .venv")
 
 
 def load(path: Path) -> dict[str, Any]:

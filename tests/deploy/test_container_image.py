@@ -6,35 +6,19 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.tools import require_tool
+
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
-IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
 def find_tool(name: str) -> str:
-    """A CLI from the project venv, .tools/ or PATH; missing: skip locally, fail in CI."""
-    for candidate in (
-        Path(sys.executable).parent / name,
-        REPO / ".venv/bin" / name,
-        REPO / ".tools/bin" / name,
-        REPO / ".tools" / name / "bin" / name,  # e.g. .tools/checkov/bin/checkov (make tools)
-    ):
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    found = shutil.which(name)
-    if found:
-        return found
-    message = f"{name} not found (uv sync installs it into .venv)"
-    if IN_CI:
-        pytest.fail(message)
-    pytest.skip(message)
+    return require_tool(name, "uv sync installs it into .venv; make tools")
 
 
 def instructions(text: str) -> list[tuple[str, str, int]]:

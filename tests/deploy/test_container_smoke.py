@@ -18,19 +18,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.tools import unavailable
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts/container-smoke.sh"  # what `make smoke` runs
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
-IN_CI = os.environ.get("CI", "").lower() == "true"
 LOCAL_BASE = "localhost/shipshape-base:py3.11-bookworm"
 
 pytestmark = pytest.mark.slow
-
-
-def unavailable(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"required for the container smoke test in CI: {reason}")
-    pytest.skip(reason)
 
 
 def podman_env() -> dict[str, str]:

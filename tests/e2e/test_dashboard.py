@@ -28,7 +28,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.databases import free_port
+from tests.support.tools import require_tool, unavailable
 
 pytestmark = [pytest.mark.slow]
 
@@ -69,30 +71,6 @@ PHONE = {"width": 390, "height": 844}
 
 
 # --------------------------------------------------------------------------- tools
-
-
-def _missing(what: str) -> None:
-    message = f"{what} (install with `make system-deps`)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"required tool missing in CI: {message}")
-    pytest.skip(f"missing: {message}")
-
-
-def _find_binary(name: str, *candidates: str) -> str:
-    found = shutil.which(name)
-    if found:
-        return found
-    for candidate in candidates:
-        if os.access(candidate, os.X_OK):
-            return candidate
-    _missing(name)
-    raise AssertionError("unreachable")
-
-
-def _free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -142,7 +120,7 @@ def _postgres() -> Iterator[str]:
         server = start_postgres()
         database = server.__enter__()
     except ServerUnavailable as exc:
-        _missing(f"PostgreSQL server ({exc})")
+        unavailable(f"PostgreSQL server ({exc})")
         raise
     try:
         yield database.url
@@ -214,7 +192,7 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    nginx = _find_binary("nginx", "/usr/sbin/nginx")
+    nginx = require_tool("nginx", "make system-deps", "/usr/sbin/nginx")
     shipshape = VENV_BIN / "shipshape"
     assert shipshape.exists(), f"{shipshape} missing: run `make venv`"
 
@@ -237,7 +215,7 @@ def stack() -> Iterator[Stack]:
             )
             assert migrate.returncode == 0, migrate.stdout + migrate.stderr
 
-            app_port = _free_port()
+            app_port = free_port()
             app_log = tmp / "app.log"
             with app_log.open("wb") as out:
                 app = subprocess.Popen(
@@ -248,7 +226,7 @@ def stack() -> Iterator[Stack]:
             app_url = f"http://127.0.0.1:{app_port}"
             _wait_http(f"{app_url}/readyz", 60, app, app_log)
 
-            edge_port = _free_port()
+            edge_port = free_port()
             conf = render_nginx(
                 tmp / "nginx",
                 upstream=f"127.0.0.1:{app_port}",
@@ -288,7 +266,7 @@ def stack() -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    chromium = _find_binary("chromium", "/usr/bin/chromium")
+    chromium = require_tool("chromium", "make system-deps", "/usr/bin/chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import unavailable
 from tests.support.databases import free_port
 from tests.support.process import ServerProcess, cli
+from tests.support.tools import unavailable
 
 
 @pytest.fixture(scope="module")
