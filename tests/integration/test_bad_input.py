@@ -102,6 +102,17 @@ async def test_garbage_cursors(client, cursor):
     assert_clean_client_error(await client.get("/visitors", params={"cursor": cursor}))
 
 
+@pytest.mark.parametrize("before", ["0", "-5", str(2**63), "99999999999999999999999"])
+async def test_out_of_range_before(client, before):
+    assert_clean_client_error(await client.get("/list", params={"before": before}))
+
+
+async def test_out_of_range_cursor(client):
+    from shipshape.domain.pagination import encode_cursor
+
+    assert_clean_client_error(await client.get("/list", params={"cursor": encode_cursor(2**70)}))
+
+
 async def test_bad_ip_filter(client):
     assert_clean_client_error(await client.get("/list", params={"ip": "not-an-ip"}))
 

@@ -19,6 +19,7 @@ from shipshape.domain.pagination import InvalidCursor, decode_cursor, encode_cur
 from shipshape.storage.repositories import NewVisit
 
 router = APIRouter(tags=["visits"])
+MAX_ID = 2**63 - 1  # BIGINT: larger values cannot be ids (and overflow database drivers)
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (1-1000).")]
 Cursor = Annotated[
@@ -122,13 +123,17 @@ async def list_visits(
     services: ServicesDep,
     limit: Limit = 100,
     cursor: Cursor = None,
-    before: Annotated[int | None, Query(ge=1, description="Only visits with a smaller id.")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="Only visits with a smaller id.")
+    ] = None,
     ip: Annotated[str | None, Query(max_length=45, description="Only this address.")] = None,
 ) -> Response:
     before_id = before
     if cursor is not None:
         try:
             (before_id,) = decode_cursor(cursor, (int,))
+            if not 1 <= before_id <= MAX_ID:
+                raise InvalidCursor("out of range")
         except InvalidCursor:
             raise _cursor_error() from None
     with services.metrics.db_operation("list_visits"):
