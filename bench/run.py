@@ -43,9 +43,9 @@ USERS = 10_000
 
 @dataclass(frozen=True)
 class Plan:
-    seconds: float = 10.0
+    seconds: float = 8.0
     repetitions: int = 3
-    warmup: float = 3.0
+    warmup: float = 2.0
     connections: int = 64
     threads: int = 2
     workers: tuple[int, ...] = (1, 2)
@@ -53,7 +53,7 @@ class Plan:
     big_rows: int = 1_000_000
     soak_seconds: float = 60.0
     naive_list_seconds: float = 20.0
-    quiet_wait: float = 10.0  # at most this long waiting for other tenants' load to pass
+    quiet_wait: float = 4.0  # at most this long waiting for other tenants' load to pass
 
 
 FULL = Plan()

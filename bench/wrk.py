@@ -92,7 +92,15 @@ visit_req = wrk.format("GET", "/", {["User-Agent"] = "wrk-bench"})
 tail_req = wrk.format("GET", "/livez")
 sent, visit_2xx, visit_other, tail = 0, 0, 0, 0
 draining = false
+-- wrk calls request() once on the first thread's state before the run, to check for
+-- pipelining (script_verify_request): that call sends nothing and must not be counted.
+verify_pending = true
 function request()
+  if verify_pending and thread_id == 1 then
+    verify_pending = false
+    return visit_req
+  end
+  verify_pending = false
   if not draining and now() < deadline then
     sent = sent + 1
     return visit_req

@@ -7,6 +7,13 @@
         `tag=v...` lines; with --github-output FILE (release.yml passes $GITHUB_OUTPUT) they are
         appended to that file as step outputs.
 
+    release.py gate --environment staging --version 1.2.3 --url https://shipshape.dev.example.com
+        Promotion gate: the environment before the target (staging <- dev, prod <- staging) runs
+        in its own cluster, so "promote only after the previous environment is healthy" cannot be
+        a Flux dependsOn or an Argo CD sync wave. Instead the release workflow checks, before it
+        opens the bump pull request, that the previous environment's public URL serves exactly
+        this version (GET /version) and is ready (GET /readyz returns 200). Retries a few times.
+
     release.py bump --version 1.2.3 --env dev --env staging [--root DIR]
         Sets the image tag of each environment in the GitOps manifests. Every line that carries
         the marker `# gitops:image-tag:<env>` holds that environment's tag as `key: "X.Y.Z"`;
@@ -19,8 +26,12 @@ Exercised by tests/deploy/test_gitops_release.py.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 SEMVER = re.compile(
@@ -28,8 +39,10 @@ SEMVER = re.compile(
     r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?$"
 )
 ENVIRONMENTS = ("dev", "staging", "prod")
-# What a version tag deploys on its own; prod is promoted explicitly (workflow_dispatch).
-TAG_ENVIRONMENTS = ("dev", "staging")
+# What a version tag deploys on its own; staging and prod are promoted explicitly
+# (workflow_dispatch), each only once the environment before it serves the version (gate).
+TAG_ENVIRONMENTS = ("dev",)
+PREVIOUS = {"staging": "dev", "prod": "staging"}
 GITOPS_DIRS = ("deploy/gitops/argocd", "deploy/gitops/flux")
 MARKER = "gitops:image-tag"
 LINE = re.compile(
@@ -65,6 +78,62 @@ def meta(
     else:
         raise ReleaseError(f"unsupported event {event!r}")
     return {"version": resolved, "tag": f"v{resolved}", "environments": " ".join(environments)}
+
+
+def _get(url: str, timeout: float) -> tuple[int, bytes]:
+    if not url.startswith(("https://", "http://")):
+        raise ReleaseError(f"not an http(s) URL: {url!r}")
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return response.status, response.read(65536)
+    except urllib.error.HTTPError as exc:
+        return exc.code, b""
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        return 0, str(exc).encode()
+
+
+def gate(
+    environment: str,
+    version: str,
+    url: str,
+    *,
+    attempts: int = 5,
+    interval: float = 30.0,
+    timeout: float = 10.0,
+) -> str:
+    """Return a description of the passed gate; raise ReleaseError when it does not pass."""
+    check_version(version)
+    if environment not in ENVIRONMENTS:
+        raise ReleaseError(f"unknown environment {environment!r}; one of {ENVIRONMENTS}")
+    previous = PREVIOUS.get(environment)
+    if previous is None:
+        return f"{environment} has no previous environment: nothing to check"
+    if not url:
+        raise ReleaseError(
+            f"no URL for {previous}: set the repository variable SHIPSHAPE_{previous.upper()}_URL"
+        )
+    base = url.rstrip("/")
+    problem = ""
+    for attempt in range(1, max(attempts, 1) + 1):
+        status, body = _get(f"{base}/version", timeout)
+        served = None
+        if status == 200:
+            try:
+                served = json.loads(body).get("version")
+            except (ValueError, AttributeError):
+                served = None
+        ready, _ = _get(f"{base}/readyz", timeout)
+        if served == version and ready == 200:
+            return f"{previous} ({base}) serves {version} and is ready"
+        problem = (
+            f"{previous} ({base}): /version -> {status} version={served!r} (want {version!r}), "
+            f"/readyz -> {ready}"
+        )
+        print(f"attempt {attempt}/{attempts}: {problem}", file=sys.stderr)
+        if attempt < attempts:
+            time.sleep(interval)
+    raise ReleaseError(f"promotion to {environment} refused: {problem}")
 
 
 def gitops_files(root: Path) -> list[Path]:
@@ -130,6 +199,12 @@ def main(argv: list[str] | None = None) -> int:
     p_meta.add_argument("--version")
     p_meta.add_argument("--environment")
     p_meta.add_argument("--github-output", type=Path)
+    p_gate = sub.add_parser("gate", help="check that the previous environment serves the version")
+    p_gate.add_argument("--environment", required=True)
+    p_gate.add_argument("--version", required=True)
+    p_gate.add_argument("--url", default="")
+    p_gate.add_argument("--attempts", type=int, default=5)
+    p_gate.add_argument("--interval", type=float, default=30.0)
     p_bump = sub.add_parser(
         "bump", help="set the image tag of environments in the GitOps manifests"
     )
@@ -145,6 +220,16 @@ def main(argv: list[str] | None = None) -> int:
             if args.github_output:
                 with args.github_output.open("a", encoding="utf-8") as fh:
                     fh.write(lines)
+        elif args.command == "gate":
+            print(
+                gate(
+                    args.environment,
+                    args.version.removeprefix("v"),
+                    args.url,
+                    attempts=args.attempts,
+                    interval=args.interval,
+                )
+            )
         else:
             envs = [e for item in args.envs for e in item.split()]
             changed = bump(args.root, args.version, envs)

@@ -150,6 +150,16 @@ EVERYTHING_ON = deep_merge(
         },
         "externalSecret": {"adminToken": {"key": "shipshape/prod/admin", "property": "token"}},
         "autoscaling": {"customMetric": {"enabled": True}},
+        # Optional edges prod does not use (they need controllers infra/terraform does not
+        # install): a Gateway API HTTPRoute and cert-manager TLS on the Ingress.
+        "httpRoute": {
+            "enabled": True,
+            "parentRefs": [
+                {"name": "public", "namespace": "gateway-system", "sectionName": "https"}
+            ],
+            "hostnames": ["shipshape.example.com"],
+        },
+        "ingress": {"tls": {"enabled": True}, "certManager": {"enabled": True}},
         "resources": {"limits": {"cpu": "1"}},
         "jobs": {"resources": {"limits": {"cpu": "500m"}}},
         "extraEnv": [{"name": "OTEL_RESOURCE_ATTRIBUTES", "value": "team=platform"}],
@@ -244,7 +254,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 # Which objects each optional feature adds: (scenario where on, scenario where off).
 FEATURES = {
     ("Ingress", None): ("prod", "defaults"),
-    ("HTTPRoute", None): ("prod", "defaults"),
+    ("HTTPRoute", None): ("everything-on", "prod"),
     ("HorizontalPodAutoscaler", None): ("prod", "defaults"),
     ("PodDisruptionBudget", None): ("defaults", "everything-off"),
     ("NetworkPolicy", None): ("defaults", "everything-off"),
@@ -453,6 +463,19 @@ def test_migration_hook_and_secret_copies() -> None:
             job["metadata"]["annotations"]["helm.sh/hook-weight"]
         )
         assert job["spec"]["template"]["spec"]["serviceAccountName"] == "default"
+        # The hook ExternalSecret is synced by a SecretStore that authenticates as the app's
+        # ServiceAccount: on a first install it must exist before that copy (a lower weight).
+        account = one(objects, "ServiceAccount")
+        assert hook(account) == "pre-install,pre-upgrade"
+        assert int(account["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(
+            provider[0]["metadata"]["annotations"]["helm.sh/hook-weight"]
+        )
+        assert (
+            "hook-succeeded" not in account["metadata"]["annotations"]["helm.sh/hook-delete-policy"]
+        ), "the pods run as it"
+    # Without an ExternalSecret the ServiceAccount is an ordinary release object.
+    for scenario in ("defaults", "existing-secret", "dev"):
+        assert hook(one(rendered(scenario), "ServiceAccount")) is None
     # In-chart dev PostgreSQL: an ordinary Job per revision (the database must exist first).
     job = one(render({}, revision=3), "Job")
     assert hook(job) is None
@@ -482,8 +505,44 @@ def test_notes_render() -> None:
     assert "development only" in notes
     assert "port-forward" in notes
     notes = render_raw(PROD)["shipshape/templates/NOTES.txt"]
-    assert "https://shipshape.example.com/" in notes
+    assert "https://shipshape.example.com/" in notes, "TLS at the ALB (HTTPS listener)"
     assert "development only" not in notes
+    assert 'namespace "shipshape"' in notes
+    assert "WARNING: this release is not shipshape/shipshape" in notes  # namespace "apps" here
+    ok = helm._native.call_string(
+        "helm_render",
+        _chart()._raw(),
+        json.dumps(PROD),
+        json.dumps({"name": "shipshape", "namespace": "shipshape", "is_install": True}),
+    )
+    assert "WARNING: this release" not in json.loads(ok)["shipshape/templates/NOTES.txt"]
+
+
+def test_prod_uses_what_infra_terraform_installs() -> None:
+    """AWS Load Balancer Controller (class alb, TLS with ACM at the ALB); no ingress-nginx,
+    Gateway API implementation or cert-manager ClusterIssuer is needed."""
+    objects = rendered("prod")
+    ingress = one(objects, "Ingress")
+    assert ingress["spec"]["ingressClassName"] == "alb"
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["alb.ingress.kubernetes.io/target-type"] == "ip"
+    assert "HTTPS" in annotations["alb.ingress.kubernetes.io/listen-ports"]
+    assert annotations["alb.ingress.kubernetes.io/healthcheck-path"] == "/readyz"
+    assert "cert-manager.io/cluster-issuer" not in annotations
+    assert "tls" not in ingress["spec"]
+    assert not find(objects, "HTTPRoute")
+    for name in ("values-staging.yaml", "values-prod.yaml"):
+        values = values_file(name)
+        assert values["ingress"]["className"] == "alb"
+        assert values["externalSecret"]["secretStoreRef"]["kind"] == "SecretStore"
+        assert ".cluster-" not in values["externalDatabase"]["host"], "an RDS instance, not Aurora"
+
+
+def test_chart_icon_exists_in_the_repository() -> None:
+    icon = yaml.safe_load((CHART / "Chart.yaml").read_text())["icon"]
+    prefix = "https://raw.githubusercontent.com/shipshape/shipshape/main/"
+    assert icon.startswith(prefix)
+    assert (ROOT / icon.removeprefix(prefix)).is_file(), icon
 
 
 # --------------------------------------------------------------------------- kubernetes-validate
@@ -829,9 +888,8 @@ def test_custom_resources_match_their_crds() -> None:
     ],
 )
 def test_crd_whitelists_reject_mistakes(kind: str, mutate: Any) -> None:
-    obj = copy.deepcopy(
-        one(rendered("prod"), kind) if kind != "ExternalSecret" else find(rendered("prod"), kind)[0]
-    )
+    objects = rendered("everything-on")
+    obj = copy.deepcopy(one(objects, kind) if kind != "ExternalSecret" else find(objects, kind)[0])
     mutate(obj["spec"])
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(obj["spec"], CRD_SPECS[(obj["apiVersion"], kind)])
@@ -902,13 +960,17 @@ def test_network_policies() -> None:
         for s in sources
         if "namespaceSelector" in s
     }
-    assert namespaces == {"ingress-nginx", "gateway-system", "monitoring"}
+    # prod: the ALB (IP targets) from the prod VPC, Prometheus from the monitoring namespace.
+    assert namespaces == {"monitoring"}
+    assert {"ipBlock": {"cidr": "10.30.0.0/16"}} in sources
     assert app["ingress"][0]["ports"] == [{"port": "http", "protocol": "TCP"}]
     egress_ports = [
         sorted((p["port"], p["protocol"]) for p in rule["ports"]) for rule in app["egress"]
     ]
     assert egress_ports == [[(53, "TCP"), (53, "UDP")], [(5432, "TCP")]]
-    assert app["egress"][1]["to"] == [{"ipBlock": {"cidr": "10.0.64.0/18"}}]
+    assert app["egress"][1]["to"] == [
+        {"ipBlock": {"cidr": f"10.30.{i}.0/24"}} for i in (56, 57, 58)
+    ]
     jobs = policies["demo-shipshape-jobs"]
     assert "ingress" not in jobs
     assert len(jobs["egress"]) == 2

@@ -104,7 +104,7 @@ EXPECTED_PERMISSIONS: dict[tuple[str, str], dict[str, str]] = {
     ("release.yml", "meta"): READ,
     ("release.yml", "image"): PUBLISH,
     ("release.yml", "chart"): PUBLISH,
-    ("release.yml", "verify"): {"packages": "read"},
+    ("release.yml", "verify"): {"contents": "read", "packages": "read"},
     ("release.yml", "gitops-pr"): {"contents": "write", "pull-requests": "write"},
 }
 
@@ -712,7 +712,21 @@ def test_image_workflow_supply_chain() -> None:
     assert "type=semver,pattern={{version}}" in tags
     assert "type=sha" in tags
     assert "ghcr.io/" in meta["with"]["images"]
-    assert "vars.ECR_REGISTRY" in meta["with"]["images"]
+    assert "ECR_REGISTRY" not in meta["with"]["images"], "moving tags never go to ECR"
+    # ECR repositories are IMMUTABLE: only tags written once (X.Y.Z, sha-<sha> on main pushes).
+    ecr = next(s for s in publish["steps"] if s.get("id") == "meta-ecr")
+    assert "vars.ECR_REGISTRY" in ecr["with"]["images"]
+    assert "latest=false" in ecr["with"]["flavor"]
+    ecr_tags = [t.strip() for t in ecr["with"]["tags"].splitlines() if t.strip()]
+    assert ecr_tags[0] == "type=semver,pattern={{version}}"
+    assert ecr_tags[1].startswith("type=sha,format=short,prefix=sha-,enable=")
+    assert "github.ref_type == 'branch'" in ecr_tags[1]
+    assert len(ecr_tags) == 2, f"no moving tag (main, X.Y) in ECR: {ecr_tags}"
+    assert "type=ref" not in ecr["with"]["tags"]
+    assert "{{major}}.{{minor}}" not in ecr["with"]["tags"]
+    assert "steps.meta-ecr.outputs.tags" in build["with"]["tags"]
+    registry = (ROOT / "infra/terraform/modules/registry/main.tf").read_text()
+    assert 'image_tag_mutability = "IMMUTABLE"' in registry
     scans = [
         s
         for job in wf["jobs"].values()
@@ -774,9 +788,13 @@ def test_release_flow() -> None:
     assert "helm push" in chart_run
     assert "oci://" in chart_run
     assert "cosign sign" in chart_run
-    verify_run = next(s["run"] for s in jobs_["verify"]["steps"] if "run" in s)
-    assert "cosign verify" in verify_run
-    assert "--certificate-identity-regexp" in verify_run
+    verify_runs = [s["run"] for s in jobs_["verify"]["steps"] if "run" in s]
+    assert any("cosign verify" in r and "--certificate-identity-regexp" in r for r in verify_runs)
+    # Environments are separate clusters: the previous one must serve the version first.
+    gate = next(s for s in jobs_["verify"]["steps"] if "release.py gate" in s.get("run", ""))
+    assert "vars.SHIPSHAPE_DEV_URL" in gate["env"]["PREVIOUS_URL"]
+    assert "vars.SHIPSHAPE_STAGING_URL" in gate["env"]["PREVIOUS_URL"]
+    assert wf["on"]["workflow_dispatch"]["inputs"]["environment"]["options"] == ["staging", "prod"]
     pr = next(
         s
         for s in jobs_["gitops-pr"]["steps"]
