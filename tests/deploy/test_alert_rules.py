@@ -3,20 +3,18 @@ and unit-tested with the real promtool (Debian `prometheus` package)."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
+
+from tests.support.tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = ROOT / "charts" / "shipshape" / "files"
 RULES = FILES / "prometheus-rules.yaml"
 TESTS = FILES / "prometheus-rules.test.yaml"
-IN_CI = os.environ.get("CI", "").lower() == "true"
 # Metric names of the service contract; the rules may only use these.
 CONTRACT_METRICS = {
     "shipshape_http_requests_total",
@@ -32,13 +30,7 @@ CONTRACT_METRICS = {
 
 
 def promtool() -> str:
-    found = shutil.which("promtool") or shutil.which("promtool", path=str(ROOT / ".tools" / "bin"))
-    if not found:
-        reason = "promtool not installed (apt-get install prometheus; make system-deps)"
-        if IN_CI:
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return found
+    return require_tool("promtool", "apt-get install prometheus; make system-deps")
 
 
 def alerts() -> list[dict]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import functools
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -23,10 +22,11 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from tests.support.tools import unavailable
+
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "shipshape"
 VENV_BIN = Path(sys.executable).parent
-IN_CI = os.environ.get("CI", "").lower() == "true"
 RELEASE, NAMESPACE = "demo", "apps"
 
 CRD_KINDS = {"ServiceMonitor", "PrometheusRule", "HTTPRoute", "ExternalSecret"}
@@ -34,13 +34,6 @@ K8S_SCHEMAS = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schem
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def unavailable(reason: str) -> None:
-    """A missing tool fails in CI and skips (with its reason) locally."""
-    if IN_CI:
-        pytest.fail(f"required tool unavailable in CI: {reason}")
-    pytest.skip(reason)
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shutil
 import signal
@@ -37,21 +36,15 @@ import pytest
 import yaml
 
 from tests.support.databases import ServerUnavailable, free_port, start_postgres
+from tests.support.tools import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "shipshape"
 VENV_BIN = Path(sys.executable).parent
-IN_CI = os.environ.get("CI", "").lower() == "true"
 RELEASE, NAMESPACE = "shipshape", "prod"
 ADMIN_TOKEN = "contract-test-operator-token"
 
 pytestmark = pytest.mark.slow
-
-
-def unavailable(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"required component unavailable in CI: {reason}")
-    pytest.skip(reason)
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

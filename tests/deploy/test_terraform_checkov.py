@@ -10,37 +10,22 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.tools import require_tool
+
 ROOT = Path(__file__).resolve().parents[2]
 TF = ROOT / "infra" / "terraform"
 CHECKOV_VERSION = "3.3.30"
 
 
-def find_checkov() -> str | None:
-    local = ROOT / ".tools" / "checkov" / "bin" / "checkov"
-    if local.is_file() and os.access(local, os.X_OK):
-        return str(local)
-    return shutil.which("checkov")
-
-
 @pytest.fixture(scope="session")
 def checkov_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    checkov = find_checkov()
-    if checkov is None:
-        message = (
-            "checkov not found (.tools/checkov/bin/checkov or PATH); install it with `make tools` "
-            "(python3 -m venv .tools/checkov && "
-            f".tools/checkov/bin/pip install checkov=={CHECKOV_VERSION})"
-        )
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    checkov = require_tool("checkov", f"make tools: checkov=={CHECKOV_VERSION} in .tools/checkov")
 
     home = tmp_path_factory.mktemp("checkov-home")
     env = {

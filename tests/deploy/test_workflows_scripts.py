@@ -15,30 +15,16 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from tests.support.tools import require_tool
+
 ROOT = Path(__file__).resolve().parents[2]
 KIND_E2E = ROOT / "scripts/kind-e2e.sh"
 PLAN_COMMENT = ROOT / ".github/scripts/terraform-plan-comment.js"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def require_tool(name: str, hint: str) -> str:
-    for candidate in (
-        shutil.which(name),
-        str(Path(sys.executable).parent / name),
-        str(ROOT / ".tools" / "bin" / name),
-    ):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    message = f"{name} not found ({hint})"
-    if IN_CI:
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 # --------------------------------------------------------------------------- kind-e2e.sh
