@@ -5,10 +5,11 @@ Pure ASGI (not BaseHTTPMiddleware) keeps it cheap on the hot path and streaming-
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -48,6 +49,25 @@ class RequestMiddleware:
         self.trusted_proxies = trusted_proxies
         self.max_body_bytes = max_body_bytes
         self.access_log = access_log
+        # Both caches are bounded by what they key on: a few peers and header values, and
+        # method x route template x status class.
+        self._client_ip = functools.lru_cache(maxsize=4096)(self._resolve_client_ip)
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+    def _resolve_client_ip(self, peer: str | None, xff: str | None, fwd: str | None) -> str:
+        return resolve_client_ip(peer, forwarded_for_chain(xff, fwd), self.trusted_proxies)
+
+    def _observe(self, method: str, template: str, status_class: str, duration: float) -> None:
+        key = (method, template, status_class)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.metrics.requests.labels(method, template, status_class),
+                self.metrics.latency.labels(method, template),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(duration)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -55,13 +75,11 @@ class RequestMiddleware:
             return
         start = time.perf_counter()
         incoming = _header(scope, b"x-request-id")
-        request_id = incoming if incoming and REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if incoming and REQUEST_ID.match(incoming) else os.urandom(16).hex()
         token = request_id_var.set(request_id)
         peer = scope["client"][0] if scope.get("client") else None
-        client_ip = resolve_client_ip(
-            peer,
-            forwarded_for_chain(_header(scope, b"x-forwarded-for"), _header(scope, b"forwarded")),
-            self.trusted_proxies,
+        client_ip = self._client_ip(
+            peer, _header(scope, b"x-forwarded-for"), _header(scope, b"forwarded")
         )
         scope.setdefault("state", {})["client_ip"] = client_ip
         scope["state"]["request_id"] = request_id
@@ -125,8 +143,7 @@ class RequestMiddleware:
             if status == 404 and route is None:
                 template = UNMATCHED_ROUTE
             status_class = STATUS_CLASSES.get(status // 100, "5xx")
-            self.metrics.requests.labels(method, template, status_class).inc()
-            self.metrics.latency.labels(method, template).observe(duration)
+            self._observe(method, template, status_class, duration)
             self.metrics.in_progress.labels(method).dec()
             if self.access_log:
                 access_logger.info(
