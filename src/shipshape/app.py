@@ -28,7 +28,7 @@ from shipshape.core.readiness import ReadinessChecker
 from shipshape.core.state import RuntimeState
 from shipshape.observability.metrics import Metrics
 from shipshape.observability.middleware import RequestMiddleware
-from shipshape.storage.database import create_engine
+from shipshape.storage.database import autocommit_engine, create_engine
 from shipshape.storage.migrate import head_revision
 from shipshape.storage.repositories import UserRepository, VisitRepository
 from shipshape.storage.visit_writer import VisitWriter, WriterOverloaded
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     services = Services(
         settings=settings,
         engine=engine,
+        autocommit=autocommit_engine(engine),
         metrics=metrics,
         state=state,
         readiness=ReadinessChecker(

@@ -16,7 +16,7 @@ from shipshape.storage.urls import dialect_of
 def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.effective_database_url
     dialect = dialect_of(url)
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    kwargs: dict[str, Any] = {"pool_pre_ping": False}
     if dialect == "sqlite":
         kwargs["connect_args"] = {"timeout": settings.db_pool_timeout_seconds}
     else:
@@ -61,6 +61,15 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()
+
+
+def autocommit_engine(engine: AsyncEngine) -> AsyncEngine:
+    """The same pool, for single statements (reads, one-statement upserts): on PostgreSQL it
+    saves the BEGIN and COMMIT/ROLLBACK round trips per request; a single statement is atomic
+    and durable on its own. Elsewhere switching modes costs round trips, so keep the engine."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[Any]:

@@ -25,6 +25,11 @@ class NewVisit:
     created_at: dt.datetime
 
 
+def _dicts(result: Any) -> list[dict[str, Any]]:
+    keys = tuple(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result]
+
+
 def _insert_for(dialect: str, table: Table) -> Any:
     if dialect == "postgresql":
         return postgresql.insert(table)
@@ -92,8 +97,7 @@ class VisitRepository:
         if before_id is not None:
             query = query.where(visits.c.id < before_id)
         query = query.order_by(visits.c.id.desc()).limit(limit)
-        result = await conn.execute(query)
-        return [dict(row._mapping) for row in result]
+        return _dicts(await conn.execute(query))
 
     async def visitors_page(
         self,
@@ -120,8 +124,7 @@ class VisitRepository:
                 )
             )
         query = query.order_by(visitors.c.last_seen.desc(), visitors.c.ip.desc()).limit(limit)
-        result = await conn.execute(query)
-        return [dict(row._mapping) for row in result]
+        return _dicts(await conn.execute(query))
 
     async def count(self, conn: AsyncConnection) -> int:
         return int((await conn.execute(select(func.count()).select_from(visits))).scalar_one())

@@ -67,7 +67,8 @@ class Message(BaseModel):
 )
 async def save_birthday(username: Username, body: BirthdayIn, services: ServicesDep) -> Response:
     with services.metrics.db_operation("save_birthday"):
-        async with services.engine.begin() as conn:
+        # One upsert statement: atomic and durable without an explicit transaction.
+        async with services.autocommit.begin() as conn:
             await services.users.save_birthday(
                 conn, username, body.date_of_birth, dt.datetime.now(dt.UTC).replace(tzinfo=None)
             )
@@ -82,7 +83,7 @@ async def save_birthday(username: Username, body: BirthdayIn, services: Services
 )
 async def get_birthday(username: Username, services: ServicesDep) -> Response:
     with services.metrics.db_operation("get_birthday"):
-        async with services.engine.connect() as conn:
+        async with services.autocommit.connect() as conn:
             date_of_birth = await services.users.birthday(conn, username)
     if date_of_birth is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"User {username} not found")

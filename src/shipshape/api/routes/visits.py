@@ -137,7 +137,7 @@ async def list_visits(
         except InvalidCursor:
             raise _cursor_error() from None
     with services.metrics.db_operation("list_visits"):
-        async with services.engine.connect() as conn:
+        async with services.autocommit.connect() as conn:
             rows = await services.visits.page(
                 conn, limit=limit, before_id=before_id, ip=_query_ip(ip)
             )
@@ -163,7 +163,7 @@ async def list_visitors(
         except (InvalidCursor, ValueError):
             raise _cursor_error() from None
     with services.metrics.db_operation("list_visitors"):
-        async with services.engine.connect() as conn:
+        async with services.autocommit.connect() as conn:
             rows: list[dict[str, Any]] = await services.visits.visitors_page(
                 conn, limit=limit, after=after, ip=_query_ip(ip)
             )
