@@ -24,6 +24,7 @@ from shipshape.api.routes import admin, chaos, hello, probes, system, visits
 from shipshape.api.routes.system import prime_cpu_counters
 from shipshape.core.config import Settings, load_settings
 from shipshape.core.faults import FaultInjectionMiddleware
+from shipshape.core.liveness import LivenessFastPath
 from shipshape.core.readiness import ReadinessChecker
 from shipshape.core.state import RuntimeState
 from shipshape.observability.metrics import Metrics
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         instrument(app, engine, settings)
 
+    app.add_middleware(LivenessFastPath)
     app.add_middleware(FaultInjectionMiddleware, state=state)
     app.add_middleware(
         RequestMiddleware,

@@ -103,3 +103,20 @@ def test_tracing_off_loads_no_tracing_machinery(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+@sqlite_only
+async def test_liveness_fast_path_matches_the_documented_route(client):
+    from shipshape.api.routes.probes import livez
+
+    fast = await client.get("/livez", headers={"x-request-id": "probe-1"})
+    reference = await livez()
+    assert fast.status_code == reference.status_code == 200
+    assert fast.content == reference.body
+    assert fast.headers["content-type"] == "application/json"
+    assert fast.headers["x-request-id"] == "probe-1"
+    assert (await client.head("/healthz")).status_code == 200
+    assert (await client.post("/livez")).status_code == 405  # other methods reach the router
+    text = (await client.get("/metrics")).text
+    routes = {s.labels["route"] for s in samples(text, "shipshape_http_requests_total")}
+    assert {"/livez", "/healthz"} <= routes
