@@ -25,7 +25,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from starlette.requests import Request
+
 ROOT = Path(__file__).resolve().parent.parent
+PROPOSED = {"BENCH_ASYNC_DEPS": "1", "BENCH_NO_PRE_PING": "1"}
 CASES: list[tuple[str, str, str, dict[str, str]]] = [
     # (label, target, path, extra environment)
     ("bare ASGI GET /livez", "bare", "/livez", {}),
@@ -35,7 +38,42 @@ CASES: list[tuple[str, str, str, dict[str, str]]] = [
     ("app GET / (W2), access log off", "app", "/", {"SHIPSHAPE_ACCESS_LOG": "false"}),
     ("app GET /list?limit=50 (W3)", "app", "/list?limit=50", {}),
     ("app GET /hello/ua (W4 read)", "app", "/hello/ua", {}),
+    # The proposed fix, measured before it lands: the same app with its two trivial sync
+    # dependencies (get_services, client_ip) turned into `async def` (no threadpool hop).
+    ("app GET /livez, async deps (proposed)", "app", "/livez", {"BENCH_ASYNC_DEPS": "1"}),
+    ("app GET / (W2), async deps (proposed)", "app", "/", {"BENCH_ASYNC_DEPS": "1"}),
+    (
+        "app GET /list (W3), async deps (proposed)",
+        "app",
+        "/list?limit=50",
+        {"BENCH_ASYNC_DEPS": "1"},
+    ),
+    ("app GET /hello/ua, async deps (proposed)", "app", "/hello/ua", {"BENCH_ASYNC_DEPS": "1"}),
+    # ... plus no pool_pre_ping (src/shipshape/storage/database.py): one round trip fewer.
+    ("app GET / (W2), async deps + no pre-ping", "app", "/", {**PROPOSED}),
+    ("app GET /list (W3), async deps + no pre-ping", "app", "/list?limit=50", {**PROPOSED}),
+    ("app GET /hello/ua, async deps + no pre-ping", "app", "/hello/ua", {**PROPOSED}),
 ]
+
+
+async def _async_get_services(request: Request) -> Any:
+    return request.app.state.services
+
+
+async def _async_client_ip(request: Request) -> str:
+    value = request.scope.get("state", {}).get("client_ip")
+    return str(value) if value else "unknown"
+
+
+def _async_dependencies() -> None:
+    """FastAPI runs plain `def` dependencies in the threadpool (a thread hop per call).
+    Swap the app's two trivial ones (src/shipshape/api/deps.py: get_services, client_ip)
+    for `async def` twins with the same bodies, before the routes are built."""
+    from shipshape.api import deps
+
+    for alias, func in ((deps.ServicesDep, _async_get_services), (deps.ClientIP, _async_client_ip)):
+        # Depends is a frozen dataclass shared by every route that uses the alias.
+        object.__setattr__(alias.__metadata__[0], "dependency", func)
 
 
 def _scope(path: str) -> dict[str, Any]:
@@ -80,6 +118,17 @@ async def _child(target: str, path: str, requests: int, use_cprofile: bool) -> d
     if target == "bare":
         from bench.bare import app
     else:
+        if os.environ.get("BENCH_ASYNC_DEPS") == "1":
+            _async_dependencies()
+        if os.environ.get("BENCH_NO_PRE_PING") == "1":
+            from shipshape.storage import database
+
+            original = database.create_async_engine
+
+            def no_pre_ping(url: Any, **kwargs: Any) -> Any:
+                return original(url, **{**kwargs, "pool_pre_ping": False})
+
+            database.create_async_engine = no_pre_ping  # type: ignore[assignment]
         from shipshape.app import create_app
         from shipshape.core.config import load_settings
         from shipshape.observability.logging import configure_logging
@@ -116,7 +165,7 @@ async def _child(target: str, path: str, requests: int, use_cprofile: bool) -> d
     }
     if profiler:
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(30)
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(30)
         result["cprofile"] = out.getvalue()
     return result
 

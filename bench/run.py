@@ -9,13 +9,14 @@ before/after variants and a 60 s W2 soak. Writes bench/results/<timestamp>.json,
 bench/results/latest.json, the chart and docs/performance.md.
 
     python -m bench.run            # the full run (about 20 minutes on 2 cores)
-    python -m bench.run --quick    # a short smoke of every step (about 4 minutes)
+    python -m bench.run --quick    # a short smoke of every step (about 7 minutes)
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -377,6 +378,23 @@ class Bench:
         return soak
 
 
+def code_version() -> dict[str, Any]:
+    """The commit measured, and a digest of src/ so that edits during a run are detected."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "src").rglob("*.py")):
+        digest.update(path.read_bytes())
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "src_dirty": bool(git("status", "--porcelain", "src")),
+        "src_sha256": digest.hexdigest()[:16],
+    }
+
+
 # ---- machine facts ----------------------------------------------------------------------
 def machine() -> dict[str, Any]:
     cpuinfo = Path("/proc/cpuinfo").read_text()
@@ -399,6 +417,7 @@ def machine() -> dict[str, Any]:
             return "absent"
 
     return {
+        "git": code_version(),
         "cpu_model": models[0] if models else platform.processor(),
         "cpus": os.cpu_count(),
         "free": subprocess.run(["free", "-m"], capture_output=True, text=True).stdout.strip(),
@@ -511,6 +530,9 @@ def run(plan: Plan, quick: bool, only: set[str] | None) -> dict[str, Any]:
             results["naive_single_list"].append(bench.naive_single_list(plan.big_rows))
         results["cases"] = bench.cases
     shutil.rmtree(workdir, ignore_errors=True)
+    results["git_end"] = code_version()
+    if results["git_end"] != results["machine"]["git"]:
+        log("WARNING: src/ changed during the run; the results mix code versions")
     results["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     results["elapsed_seconds"] = round((dt.datetime.now(dt.UTC) - started).total_seconds())
     results["checks"] = stats.evaluate(results)
