@@ -9,16 +9,24 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pwd
-import shutil
-import socket
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+from tests.support.databases import PG_BIN, free_port, postgres_cluster
+
+__all__ = [
+    "DATABASE",
+    "DURABLE_SETTINGS",
+    "PASSWORD",
+    "PG_BIN",
+    "USER",
+    "Postgres",
+    "durable_postgres",
+    "free_port",
+]
+
 USER = "bench"
 PASSWORD = "bench-Pa55"  # throwaway instance on loopback only
 DATABASE = "bench"
@@ -33,12 +41,6 @@ DURABLE_SETTINGS = {
     "max_wal_size": "4GB",
     "checkpoint_timeout": "30min",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -100,40 +102,10 @@ class Postgres:
 
 @contextlib.contextmanager
 def durable_postgres() -> Iterator[Postgres]:
-    if not (PG_BIN / "initdb").exists():
-        raise RuntimeError(f"PostgreSQL 15 binaries not found in {PG_BIN}")
-    root = Path(tempfile.mkdtemp(prefix="shipshape-bench-pg-"))
-    data, sockets = root / "data", root / "sock"
-    sockets.mkdir()
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        as_user = ["runuser", "-u", "postgres", "--"]
-        pw = pwd.getpwnam("postgres")
-        os.chown(root, pw.pw_uid, pw.pw_gid)
-        os.chown(sockets, pw.pw_uid, pw.pw_gid)
-    port = free_port()
-    subprocess.run(
-        [*as_user, str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"],
-        check=True,
-        capture_output=True,
-    )
-    options = " ".join(f"-c {k}={v}" for k, v in DURABLE_SETTINGS.items())
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} {options}"
-    pg_ctl = [*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data)]
-    subprocess.run(
-        [*pg_ctl, "-l", str(root / "postgres.log"), "-w", "-t", "60", "-o", options, "start"],
-        check=True,
-        capture_output=True,
-    )
-    server = Postgres("127.0.0.1", port, root)
-    try:
+    """The tests' throwaway cluster starter, with fsync and synchronous commit on."""
+    with postgres_cluster(DURABLE_SETTINGS, prefix="shipshape-bench-pg-") as cluster:
+        server = Postgres("127.0.0.1", cluster.port, cluster.root)
         role = f"CREATE ROLE {USER} LOGIN SUPERUSER PASSWORD '{PASSWORD}'"
         server.sql(role, "postgres", "postgres")
         server.sql(f"CREATE DATABASE {DATABASE} OWNER {USER}", "postgres", "postgres")
         yield server
-    finally:
-        subprocess.run(
-            [*pg_ctl, "-m", "fast", "-w", "stop"],
-            capture_output=True,
-        )
-        shutil.rmtree(root, ignore_errors=True)

@@ -69,11 +69,33 @@ def _wait(check: callable, what: str, timeout: float = 60) -> None:  # type: ign
     raise ServerUnavailable(f"{what} did not become ready in {timeout}s")
 
 
+@dataclass
+class PostgresCluster:
+    """A running throwaway cluster: where it lives and how to reach it as the superuser."""
+
+    root: Path
+    port: int
+    sockets: Path
+
+
+FAST_TEST_SETTINGS = {
+    # Tests need speed, not crash safety: the data dir is deleted afterwards anyway.
+    "max_connections": "300",
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+}
+
+
 @contextlib.contextmanager
-def start_postgres() -> Iterator[DatabaseServer]:
+def postgres_cluster(
+    settings: dict[str, str], prefix: str = "shipshape-pg-"
+) -> Iterator[PostgresCluster]:
+    """initdb + pg_ctl start on a free loopback port with the given server settings; stop and
+    delete on exit. As root the server runs as the `postgres` user (initdb refuses root)."""
     if not (PG_BIN / "initdb").exists():
         raise ServerUnavailable(f"PostgreSQL binaries not found in {PG_BIN}")
-    root = Path(tempfile.mkdtemp(prefix="shipshape-pg-"))
+    root = Path(tempfile.mkdtemp(prefix=prefix))
     data, sockets = root / "data", root / "sock"
     sockets.mkdir()
     as_user: list[str] = []
@@ -83,78 +105,55 @@ def start_postgres() -> Iterator[DatabaseServer]:
         os.chown(root, pw.pw_uid, pw.pw_gid)
         os.chown(sockets, pw.pw_uid, pw.pw_gid)
     port = free_port()
+    initdb = [*as_user, str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]
+    subprocess.run([*initdb, "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
+    options = " ".join(f"-c {key}={value}" for key, value in settings.items())
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} {options}"
+    pg_ctl = [*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data)]
     subprocess.run(
-        [
-            *as_user,
-            str(PG_BIN / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "postgres",
-            "-A",
-            "trust",
-            "--no-sync",
-            "-E",
-            "UTF8",
-        ],
+        [*pg_ctl, "-l", str(root / "postgres.log"), "-w", "-t", "60", "-o", options, "start"],
         check=True,
         capture_output=True,
     )
-    log = root / "postgres.log"
-    subprocess.run(
-        [
-            *as_user,
-            str(PG_BIN / "pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(log),
-            "-w",
-            "-t",
-            "60",
-            "-o",
-            f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c max_connections=300 "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
-
-    def admin(sql: str) -> None:
-        subprocess.run(
-            [
-                str(PG_BIN / "psql"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-q",
-                "-c",
-                sql,
-            ],
-            check=True,
-            capture_output=True,
-        )
-
     try:
+        yield PostgresCluster(root, port, sockets)
+    finally:
+        subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def start_postgres() -> Iterator[DatabaseServer]:
+    with postgres_cluster(FAST_TEST_SETTINGS) as cluster:
+        port = cluster.port
+
+        def admin(sql: str) -> None:
+            subprocess.run(
+                [
+                    str(PG_BIN / "psql"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                    "-U",
+                    "postgres",
+                    "-d",
+                    "postgres",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-q",
+                    "-c",
+                    sql,
+                ],
+                check=True,
+                capture_output=True,
+            )
+
         admin(f"CREATE ROLE shipshape LOGIN PASSWORD '{PASSWORD}'")
         admin("CREATE DATABASE shipshape OWNER shipshape")
         yield DatabaseServer(
             "postgresql", "127.0.0.1", port, "shipshape", PASSWORD, "shipshape", admin
         )
-    finally:
-        subprocess.run(
-            [*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-            capture_output=True,
-        )
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @contextlib.contextmanager
