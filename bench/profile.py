@@ -212,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", nargs=3, metavar=("TARGET", "PATH", "REQUESTS"))
     parser.add_argument("--cprofile", action="store_true")
     parser.add_argument("--requests", type=int, default=6400)
+    parser.add_argument("--only", help="run only the cases whose label contains this text")
     args = parser.parse_args(argv)
     if args.child:
         target, path, requests = args.child
@@ -228,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         bench.reset_visits(10_000)
         pg.sql("INSERT INTO users VALUES ('ua', '1990-05-17', now())")
         for label, target, path, extra in CASES:
+            if args.only and args.only not in label:
+                continue
             command = [sys.executable, "-m", "bench.profile", "--child", target, path]
             command.append(str(args.requests))
             if args.cprofile:
@@ -247,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             if args.cprofile:
                 print(case["cprofile"])
+    if args.only:
+        return 0  # a partial run: print it, keep the recorded profile
     results["routing_us_per_request"] = _routing()
     for name, value in results["routing_us_per_request"].items():
         print(f"routing only: {name:42s} {value:>8.1f} us CPU/request")

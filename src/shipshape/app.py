@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline.core import _STATIC_PATH as DOCS_ASSETS
@@ -29,9 +31,9 @@ from shipshape.core.readiness import ReadinessChecker
 from shipshape.core.state import RuntimeState
 from shipshape.observability.metrics import Metrics
 from shipshape.observability.middleware import RequestMiddleware
-from shipshape.storage.database import autocommit_engine, create_engine
+from shipshape.storage.database import create_engine
 from shipshape.storage.migrate import head_revision
-from shipshape.storage.repositories import UserRepository, VisitRepository
+from shipshape.storage.store import StorageUnavailable, create_store
 from shipshape.storage.visit_writer import VisitWriter, WriterOverloaded
 
 logger = logging.getLogger("shipshape")
@@ -40,13 +42,14 @@ logger = logging.getLogger("shipshape")
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     engine = create_engine(settings)
+    store = create_store(engine, settings)
     metrics = Metrics(__version__, settings.git_commit)
-    metrics.watch_pool(engine)
+    metrics.watch_pool(store.pool_stats)
     state = RuntimeState()
     services = Services(
         settings=settings,
         engine=engine,
-        autocommit=autocommit_engine(engine),
+        store=store,
         metrics=metrics,
         state=state,
         readiness=ReadinessChecker(
@@ -57,25 +60,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.readiness_cache_seconds,
         ),
         writer=VisitWriter(
-            engine,
+            store,
             metrics,
             queue_size=settings.visit_queue_size,
             batch_size=settings.visit_batch_size,
             writers=settings.visit_writers,
         ),
-        visits=VisitRepository(engine),
-        users=UserRepository(engine),
     )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         prime_cpu_counters()
+        await store.open()
         services.writer.start()
         logger.info("shipshape %s ready to serve (%s)", __version__, engine.dialect.name)
         try:
             yield
         finally:
             await services.writer.close(settings.shutdown_timeout_seconds)
+            await store.close()
             await engine.dispose()
             provider = getattr(app.state, "tracer_provider", None)
             if provider is not None:
@@ -90,10 +93,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         default_response_class=JSON,
+        # Tracing is ours (observability/tracing.py, opt-in); FastAPI's built-in telemetry
+        # would otherwise look up the global OpenTelemetry providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.services = services
 
-    routers = [visits.router, hello.router, system.router, probes.router, admin.router]
+    # The hot routes first: plain Starlette endpoints, documented by their contract routers.
+    app.router.routes[:0] = [*visits.routes, *hello.routes]
+    _install_openapi(app, [visits.contract, hello.contract])
+    routers = [visits.router, system.router, probes.router, admin.router]
     if settings.chaos_enabled:
         routers.append(chaos.router)
     for router in routers:
@@ -125,6 +134,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         access_log=settings.access_log,
     )
     return app
+
+
+def _install_openapi(app: FastAPI, contracts: list[APIRouter]) -> None:
+    """The OpenAPI document covers the served FastAPI routes and the hot routes' contracts."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                openapi_version=app.openapi_version,
+                description=app.description,
+                routes=[*(r for c in contracts for r in c.routes), *app.routes],
+                separate_input_output_schemas=app.separate_input_output_schemas,
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _install_docs(app: FastAPI) -> None:
@@ -181,6 +208,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, unavailable)
     app.add_exception_handler(DBAPIError, unavailable)
     app.add_exception_handler(PoolTimeout, unavailable)
+    app.add_exception_handler(StorageUnavailable, unavailable)
     app.add_exception_handler(OSError, unavailable)
     app.add_exception_handler(WriterOverloaded, overloaded)
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -57,7 +57,6 @@ async def test_visits_and_db_metrics(client):
     assert "insert_visits" in operations
 
 
-@sqlite_only
 async def test_tracing_produces_http_and_db_spans(make_settings):
     import httpx
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -70,19 +69,28 @@ async def test_tracing_produces_http_and_db_spans(make_settings):
     app = create_app(settings)
     exporter = InMemorySpanExporter()
     instrument(app, app.state.services.engine, settings, processor=SimpleSpanProcessor(exporter))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 1))
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            await client.put("/hello/alice", json={"dateOfBirth": "2000-01-01"})
-            await client.get("/hello/alice")
-            await client.get("/livez")
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 1))
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                await client.put("/hello/alice", json={"dateOfBirth": "2000-01-01"})
+                await client.get("/hello/alice")
+                await client.get("/livez")
+    finally:
+        from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+        # Both are process-wide singletons: undo them so the next database's app is traced.
+        AsyncPGInstrumentor().uninstrument()
+        SQLAlchemyInstrumentor().uninstrument()
     spans = exporter.get_finished_spans()
     server = [s for s in spans if s.kind.name == "SERVER"]
     assert any(s.name == "GET /hello/{username}" for s in server), [s.name for s in server]
     get_span = next(s for s in server if s.name == "GET /hello/{username}")
     assert get_span.attributes.get("http.route") == "/hello/{username}"
     assert get_span.resource.attributes["service.name"] == "shipshape-test"
-    db = [s for s in spans if s.kind.name == "CLIENT" and s.attributes.get("db.system") == "sqlite"]
+    system = app.state.services.store.dialect  # sqlite, postgresql or mysql
+    db = [s for s in spans if s.kind.name == "CLIENT" and s.attributes.get("db.system") == system]
     assert db, [s.name for s in spans]
     assert any(s.context.trace_id == get_span.context.trace_id for s in db)
     assert not any("/livez" in s.name for s in spans)  # probes are not traced

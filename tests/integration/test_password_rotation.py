@@ -39,6 +39,7 @@ async def _exercise(pg, role, secret, settings) -> None:
             pg.admin(f"ALTER ROLE {role} PASSWORD 'second-Passw0rd'")
             secret.write_text("second-Passw0rd\n")
             await engine.dispose()  # force brand-new connections
+            await app.state.services.store.expire_connections()
             assert (await client.get("/")).status_code == 200
             assert (await client.get("/readyz")).status_code == 200
             assert len((await client.get("/list")).json()) == 2

@@ -15,17 +15,15 @@ async def test_prune_deletes_only_expired_rows(client, settings):
     services = client.app.state.services
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     old = now - dt.timedelta(days=settings.retention_days + 1)
-    async with services.engine.begin() as conn:
-        await services.visits.insert_batch(
-            conn,
-            [
-                NewVisit("198.51.100.1", "old", old),
-                NewVisit("198.51.100.1", "old", old),
-                NewVisit("198.51.100.2", "old-but-back", old),
-                NewVisit("198.51.100.2", "recent", now),
-                NewVisit("198.51.100.3", "recent", now),
-            ],
-        )
+    await services.store.insert_visits(
+        [
+            NewVisit("198.51.100.1", "old", old),
+            NewVisit("198.51.100.1", "old", old),
+            NewVisit("198.51.100.2", "old-but-back", old),
+            NewVisit("198.51.100.2", "recent", now),
+            NewVisit("198.51.100.3", "recent", now),
+        ]
+    )
     dry = await _prune(settings, dry_run=True)
     assert dry["visits_to_delete"] == 3
     result = await _prune(settings, dry_run=False)

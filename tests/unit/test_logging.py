@@ -38,3 +38,52 @@ def test_text_format():
     assert "shown" in stream.getvalue()
     assert "hidden" not in stream.getvalue()
     assert not stream.getvalue().startswith("{")
+
+
+def _access_fields() -> dict[str, object]:
+    return {
+        "method": "GET",
+        "path": "/hello/s3cr3t-value",
+        "route": "/hello/{username}",
+        "status": 200,
+        "duration_ms": 1.5,
+        "client_ip": "203.0.113.9",
+        "user_agent": "curl/8",
+    }
+
+
+def test_access_fast_path_writes_the_same_line_as_logging_would():
+    """The access log bypasses LogRecords for speed; its lines must not differ in shape."""
+    from shipshape.observability.logging import log_access
+
+    stream = io.StringIO()
+    configure_logging("json", "info", secrets=["s3cr3t-value"], stream=stream)
+    token = request_id_var.set("req-7")
+    try:
+        log_access(_access_fields())
+        fields = _access_fields()
+        logging.getLogger("shipshape.access").info(
+            "%s %s %s", fields["method"], fields["path"], fields["status"], extra=fields
+        )
+    finally:
+        request_id_var.reset(token)
+    fast, slow = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert fast.keys() == slow.keys()
+    assert {k: v for k, v in fast.items() if k != "time"} == {
+        k: v for k, v in slow.items() if k != "time"
+    }
+    assert fast["message"] == "GET /hello/******** 200"
+    assert "s3cr3t-value" not in stream.getvalue()
+
+
+def test_access_log_respects_the_level_and_text_format():
+    from shipshape.observability.logging import log_access
+
+    stream = io.StringIO()
+    configure_logging("json", "warning", stream=stream)
+    log_access(_access_fields())
+    assert stream.getvalue() == ""
+    configure_logging("text", "info", stream=stream)
+    log_access(_access_fields())
+    assert "GET /hello/s3cr3t-value 200" in stream.getvalue()
+    assert not stream.getvalue().startswith("{")

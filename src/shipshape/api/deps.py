@@ -18,21 +18,19 @@ from shipshape.core.config import Settings
 from shipshape.core.readiness import ReadinessChecker
 from shipshape.core.state import RuntimeState
 from shipshape.observability.metrics import Metrics
-from shipshape.storage.repositories import UserRepository, VisitRepository
+from shipshape.storage.store import Store
 from shipshape.storage.visit_writer import VisitWriter
 
 
 @dataclass
 class Services:
     settings: Settings
-    engine: AsyncEngine
-    autocommit: AsyncEngine  # same pool; single statements without BEGIN/COMMIT round trips
+    engine: AsyncEngine  # migrations check, readiness, admin and maintenance statements
+    store: Store  # the API's data operations (PostgreSQL: asyncpg directly)
     metrics: Metrics
     state: RuntimeState
     readiness: ReadinessChecker
     writer: VisitWriter
-    visits: VisitRepository
-    users: UserRepository
 
 
 async def get_services(request: Request) -> Services:

@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 UNMATCHED_ROUTE = "<unmatched>"
 
 
 class PoolCollector(Collector):
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+    def __init__(self, stats: Callable[[], tuple[int, int]]) -> None:
+        self.stats = stats
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(
@@ -29,9 +25,7 @@ class PoolCollector(Collector):
             "Database connections held by the pool, by state.",
             labels=["state"],
         )
-        pool = self.engine.sync_engine.pool
-        checked_out = getattr(pool, "checkedout", lambda: 0)()
-        idle = getattr(pool, "checkedin", lambda: 0)()
+        checked_out, idle = self.stats()
         family.add_metric(["checked_out"], float(checked_out))
         family.add_metric(["idle"], float(idle))
         yield family
@@ -96,8 +90,9 @@ class Metrics:
         )
         self.total_requests = 0
 
-    def watch_pool(self, engine: AsyncEngine) -> None:
-        self.registry.register(PoolCollector(engine))
+    def watch_pool(self, stats: Callable[[], tuple[int, int]]) -> None:
+        """`stats` returns (checked out, idle) connections of the API's pool."""
+        self.registry.register(PoolCollector(stats))
 
     @contextmanager
     def db_operation(self, operation: str) -> Iterator[None]:

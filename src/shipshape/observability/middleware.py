@@ -6,7 +6,6 @@ Pure ASGI (not BaseHTTPMiddleware) keeps it cheap on the hot path and streaming-
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import re
 import time
@@ -16,10 +15,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shipshape.core.state import RuntimeState
 from shipshape.domain.network import forwarded_for_chain, resolve_client_ip
-from shipshape.observability.logging import request_id_var
+from shipshape.observability.logging import log_access, request_id_var
 from shipshape.observability.metrics import UNMATCHED_ROUTE, Metrics
 
-access_logger = logging.getLogger("shipshape.access")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 STATUS_CLASSES = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
 TOO_LARGE = b'{"detail":"Request body too large"}'
@@ -146,12 +144,8 @@ class RequestMiddleware:
             self._observe(method, template, status_class, duration)
             self.metrics.in_progress.labels(method).dec()
             if self.access_log:
-                access_logger.info(
-                    "%s %s %s",
-                    method,
-                    scope["path"],
-                    status,
-                    extra={
+                log_access(
+                    {
                         "method": method,
                         "path": scope["path"],
                         "route": template,
@@ -159,7 +153,7 @@ class RequestMiddleware:
                         "duration_ms": round(duration * 1000, 2),
                         "client_ip": client_ip,
                         "user_agent": _header(scope, b"user-agent"),
-                    },
+                    }
                 )
             request_id_var.reset(token)
 

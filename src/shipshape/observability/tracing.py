@@ -7,6 +7,7 @@ import socket
 
 from fastapi import FastAPI
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.sdk.resources import Resource
@@ -46,5 +47,8 @@ def instrument(
     SQLAlchemyInstrumentor().instrument(
         engine=engine.sync_engine, tracer_provider=provider, enable_commenter=False
     )
+    if engine.dialect.name == "postgresql":
+        # The API's PostgreSQL statements run on asyncpg directly (storage/postgres.py).
+        AsyncPGInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
     app.state.tracer_provider = provider
     return provider

@@ -11,10 +11,9 @@ import asyncio
 import contextlib
 import logging
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from shipshape.observability.metrics import Metrics
-from shipshape.storage.repositories import NewVisit, VisitRepository
+from shipshape.storage.repositories import NewVisit
+from shipshape.storage.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -29,18 +28,17 @@ _Item = tuple[NewVisit, "asyncio.Future[None]"]
 class VisitWriter:
     def __init__(
         self,
-        engine: AsyncEngine,
+        store: Store,
         metrics: Metrics,
         *,
         queue_size: int,
         batch_size: int,
         writers: int,
     ) -> None:
-        self.engine = engine
-        self.repository = VisitRepository(engine)
+        self.store = store
         self.metrics = metrics
         self.batch_size = batch_size
-        self.writers = 1 if engine.dialect.name == "sqlite" else writers
+        self.writers = 1 if store.dialect == "sqlite" else writers
         self.queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=queue_size)
         self.tasks: list[asyncio.Task[None]] = []
         self.closed = False
@@ -73,8 +71,7 @@ class VisitWriter:
                     break
             try:
                 with self.metrics.db_operation("insert_visits"):
-                    async with self.engine.begin() as conn:
-                        await self.repository.insert_batch(conn, [visit for visit, _ in batch])
+                    await self.store.insert_visits([visit for visit, _ in batch])
             except Exception as exc:
                 logger.warning("visit batch of %d failed: %s", len(batch), type(exc).__name__)
                 for _, future in batch:

@@ -6,25 +6,23 @@ import datetime as dt
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Response, status
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+from starlette.requests import ClientDisconnect
 
-from shipshape.api.deps import ServicesDep
+from shipshape.api.deps import Services
+from shipshape.api.params import Username, located, username_errors
 from shipshape.api.responses import JSON
+from shipshape.api.routing import HotRoute
 from shipshape.domain.birthday import greeting
-
-router = APIRouter(tags=["hello"])
-
-Username = Annotated[
-    str,
-    Path(
-        min_length=1,
-        max_length=64,
-        pattern=r"^[A-Za-z]+$",
-        description="ASCII letters only, 1-64 characters.",
-    ),
-]
-
 
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -59,32 +57,78 @@ class Message(BaseModel):
     message: str
 
 
-@router.put(
+# The documented contract; `routes` serves it (plain Starlette endpoints, ADR 0005) with the
+# same types, and app.py adds this router to the OpenAPI document only.
+contract = APIRouter(tags=["hello"])
+
+
+@contract.put(
     "/hello/{username}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     summary="Save or update a user's date of birth",
 )
-async def save_birthday(username: Username, body: BirthdayIn, services: ServicesDep) -> Response:
-    with services.metrics.db_operation("save_birthday"):
-        # One upsert statement: atomic and durable without an explicit transaction.
-        async with services.autocommit.begin() as conn:
-            await services.users.save_birthday(
-                conn, username, body.date_of_birth, dt.datetime.now(dt.UTC).replace(tzinfo=None)
-            )
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+async def save_birthday(username: Username, body: BirthdayIn) -> None:
+    """One atomic upsert: concurrent saves of the same user never race or duplicate."""
 
 
-@router.get(
+@contract.get(
     "/hello/{username}",
     response_model=Message,
     responses={404: {"description": "Unknown user"}},
     summary="Birthday greeting",
 )
-async def get_birthday(username: Username, services: ServicesDep) -> Response:
+async def get_birthday(username: Username) -> None:
+    """Days until the next birthday (29 February counts as 28 February in common years)."""
+
+
+JSON_TYPES = ("application/json", "")
+
+
+async def serve_save_birthday(request: Request) -> Response:
+    services: Services = request.app.state.services
+    username = request.path_params["username"]
+    errors = username_errors(username)
+    try:
+        raw = await request.body()
+    except ClientDisconnect:  # the body limit cut it off; the 413 is already sent
+        return Response(status_code=status.HTTP_413_CONTENT_TOO_LARGE)
+    body: BirthdayIn | None = None
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if not raw:
+        errors.append({"loc": ("body",), "msg": "Field required", "type": "missing"})
+    elif media_type not in JSON_TYPES and not media_type.endswith("+json"):
+        errors.append(
+            {"loc": ("body",), "msg": "Content-Type must be application/json", "type": "json_type"}
+        )
+    else:
+        try:
+            body = BirthdayIn.model_validate_json(raw)
+        except ValidationError as exc:
+            errors.extend(located(exc, "body"))
+    if errors or body is None:
+        raise RequestValidationError(errors)
+    with services.metrics.db_operation("save_birthday"):
+        await services.store.save_birthday(
+            username, body.date_of_birth, dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def serve_get_birthday(request: Request) -> Response:
+    services: Services = request.app.state.services
+    username = request.path_params["username"]
+    errors = username_errors(username)
+    if errors:
+        raise RequestValidationError(errors)
     with services.metrics.db_operation("get_birthday"):
-        async with services.autocommit.connect() as conn:
-            date_of_birth = await services.users.birthday(conn, username)
+        date_of_birth = await services.store.birthday(username)
     if date_of_birth is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"User {username} not found")
     return JSON({"message": greeting(username, date_of_birth, utc_today())})
+
+
+routes = [
+    HotRoute("/hello/{username}", serve_save_birthday, methods=["PUT"]),
+    HotRoute("/hello/{username}", serve_get_birthday, methods=["GET"]),
+]

@@ -12,14 +12,16 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel
 
 from shipshape import __version__
-from shipshape.api.deps import ClientIP, ServicesDep
+from shipshape.api.deps import Services, ServicesDep
+from shipshape.api.params import MAX_ID, ListQuery, list_query
 from shipshape.api.responses import JSON
+from shipshape.api.routing import HotRoute
 from shipshape.domain.network import anonymize_ip
 from shipshape.domain.pagination import InvalidCursor, decode_cursor, encode_cursor
 from shipshape.storage.repositories import NewVisit
 
 router = APIRouter(tags=["visits"])
-MAX_ID = 2**63 - 1  # BIGINT: larger values cannot be ids (and overflow database drivers)
+HOSTNAME = socket.gethostname()
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (1-1000).")]
 Cursor = Annotated[
@@ -89,13 +91,28 @@ def _cursor_error() -> HTTPException:
     )
 
 
-@router.get(
-    "/",
-    response_model=Greeting,
-    summary="Record a visit and greet (browsers get the dashboard)",
+# The documented contract of the hot routes. `routes` below serves them as plain Starlette
+# endpoints (FastAPI's per-request machinery costs more than the work; ADR 0005), validating
+# with the same types (api/params.py); app.py adds this router to the OpenAPI document only.
+contract = APIRouter(tags=["visits"])
+
+
+@contract.get(
+    "/", response_model=Greeting, summary="Record a visit and greet (browsers get the dashboard)"
 )
-async def index(request: Request, services: ServicesDep, ip: ClientIP) -> Response:
+async def index() -> None:
+    """Records the visit durably (group commit) before answering."""
+
+
+@contract.get("/list", response_model=list[VisitOut], summary="Recorded visits, newest first")
+async def list_visits(query: Annotated[ListQuery, Query()]) -> None:
+    """Keyset-paginated: follow the `Link: <...>; rel="next"` header."""
+
+
+async def serve_index(request: Request) -> Response:
+    services: Services = request.app.state.services
     now = utcnow()
+    ip = request.scope["state"].get("client_ip") or "unknown"
     stored_ip = anonymize_ip(ip) if services.settings.anonymize_ips else ip
     user_agent = request.headers.get("user-agent")
     await services.writer.record(
@@ -109,7 +126,7 @@ async def index(request: Request, services: ServicesDep, ip: ClientIP) -> Respon
         {
             "message": "Hello from shipshape!",
             "ip": ip,
-            "hostname": socket.gethostname(),
+            "hostname": HOSTNAME,
             "version": __version__,
             "environment": services.settings.environment,
             "time": now,
@@ -117,34 +134,30 @@ async def index(request: Request, services: ServicesDep, ip: ClientIP) -> Respon
     )
 
 
-@router.get("/list", response_model=list[VisitOut], summary="Recorded visits, newest first")
-async def list_visits(
-    request: Request,
-    services: ServicesDep,
-    limit: Limit = 100,
-    cursor: Cursor = None,
-    before: Annotated[
-        int | None, Query(ge=1, le=MAX_ID, description="Only visits with a smaller id.")
-    ] = None,
-    ip: Annotated[str | None, Query(max_length=45, description="Only this address.")] = None,
-) -> Response:
-    before_id = before
-    if cursor is not None:
+async def serve_list_visits(request: Request) -> Response:
+    services: Services = request.app.state.services
+    query = list_query(request.query_params)
+    before_id = query.before
+    if query.cursor is not None:
         try:
-            (before_id,) = decode_cursor(cursor, (int,))
+            (before_id,) = decode_cursor(query.cursor, (int,))
             if not 1 <= before_id <= MAX_ID:
                 raise InvalidCursor("out of range")
         except InvalidCursor:
             raise _cursor_error() from None
+    ip = _query_ip(query.ip)
     with services.metrics.db_operation("list_visits"):
-        async with services.autocommit.connect() as conn:
-            rows = await services.visits.page(
-                conn, limit=limit, before_id=before_id, ip=_query_ip(ip)
-            )
+        rows = await services.store.visits_page(limit=query.limit, before_id=before_id, ip=ip)
     headers = {}
-    if len(rows) == limit:
+    if len(rows) == query.limit:
         headers["Link"] = _next_link(request, encode_cursor(rows[-1]["id"]))
     return JSON(rows, headers=headers)
+
+
+routes = [
+    HotRoute("/", serve_index, methods=["GET"]),
+    HotRoute("/list", serve_list_visits, methods=["GET"]),
+]
 
 
 @router.get("/visitors", response_model=list[VisitorOut], summary="Per-IP visit aggregates")
@@ -163,10 +176,9 @@ async def list_visitors(
         except (InvalidCursor, ValueError):
             raise _cursor_error() from None
     with services.metrics.db_operation("list_visitors"):
-        async with services.autocommit.connect() as conn:
-            rows: list[dict[str, Any]] = await services.visits.visitors_page(
-                conn, limit=limit, after=after, ip=_query_ip(ip)
-            )
+        rows: list[dict[str, Any]] = await services.store.visitors_page(
+            limit=limit, after=after, ip=_query_ip(ip)
+        )
     headers = {}
     if len(rows) == limit:
         last = rows[-1]
