@@ -38,6 +38,7 @@ CASES: list[tuple[str, str, str, dict[str, str]]] = [
     ("app GET / (W2), access log off", "app", "/", {"SHIPSHAPE_ACCESS_LOG": "false"}),
     ("app GET /list?limit=50 (W3)", "app", "/list?limit=50", {}),
     ("app GET /hello/ua (W4 read)", "app", "/hello/ua", {}),
+    ("app GET /hello/ua, pool of 64", "app", "/hello/ua", {"SHIPSHAPE_DB_POOL_SIZE": "64"}),
     # The proposed fix, measured before it lands: the same app with its two trivial sync
     # dependencies (get_services, client_ip) turned into `async def` (no threadpool hop).
     ("app GET /livez, async deps (proposed)", "app", "/livez", {"BENCH_ASYNC_DEPS": "1"}),
@@ -216,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         target, path, requests = args.child
+        import uvloop  # the event loop production runs (src/shipshape/server.py)
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
         print(json.dumps(asyncio.run(_child(target, path, int(requests), args.cprofile))))
         return 0
 
