@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -17,7 +17,9 @@ from fastapi_offline.core import _STATIC_PATH as DOCS_ASSETS
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
 from shipshape import __version__
 from shipshape.api.deps import Services
@@ -29,14 +31,32 @@ from shipshape.core.faults import FaultInjectionMiddleware
 from shipshape.core.liveness import LivenessFastPath
 from shipshape.core.readiness import ReadinessChecker
 from shipshape.core.state import RuntimeState
+from shipshape.observability.logging import flush_logs
 from shipshape.observability.metrics import Metrics
 from shipshape.observability.middleware import RequestMiddleware
 from shipshape.storage.database import create_engine
 from shipshape.storage.migrate import head_revision
+from shipshape.storage.read_batcher import BatchedReader
 from shipshape.storage.store import StorageUnavailable, create_store
 from shipshape.storage.visit_writer import VisitWriter, WriterOverloaded
 
 logger = logging.getLogger("shipshape")
+
+
+class ShipshapeApp(FastAPI):
+    """FastAPI with the service's per-request layers right inside the outermost error
+    middleware, ahead of the framework's other layers (body limit, exception telemetry,
+    exception handlers): request id, metrics, access log, faults and the liveness answer do
+    not pay for them. The stack keeps Starlette's shape, so instrumentation still finds it."""
+
+    wrap_stack: Callable[[ASGIApp], ASGIApp] = staticmethod(lambda stack: stack)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        if isinstance(stack, ServerErrorMiddleware):
+            stack.app = self.wrap_stack(stack.app)
+            return stack
+        return self.wrap_stack(stack)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -66,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             batch_size=settings.visit_batch_size,
             writers=settings.visit_writers,
         ),
+        birthdays=BatchedReader(store.birthdays),
     )
 
     @asynccontextmanager
@@ -84,8 +105,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if provider is not None:
                 provider.shutdown()  # flush spans still buffered for export
             logger.info("shipshape stopped: visits flushed, pool closed")
+            flush_logs()
 
-    app = FastAPI(
+    app = ShipshapeApp(
         title="shipshape",
         version=__version__,
         description="A production-grade Python web service and the kit to ship it.",
@@ -123,15 +145,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         instrument(app, engine, settings)
 
-    app.add_middleware(LivenessFastPath)
-    app.add_middleware(FaultInjectionMiddleware, state=state)
-    app.add_middleware(
-        RequestMiddleware,
-        metrics=metrics,
-        state=state,
-        trusted_proxies=settings.trusted_proxies,
-        max_body_bytes=settings.max_body_bytes,
-        access_log=settings.access_log,
+    request_middleware: dict[str, Any] = {
+        "metrics": metrics,
+        "state": state,
+        "trusted_proxies": settings.trusted_proxies,
+        "max_body_bytes": settings.max_body_bytes,
+        "access_log": settings.access_log,
+    }
+    app.wrap_stack = lambda stack: RequestMiddleware(
+        FaultInjectionMiddleware(LivenessFastPath(stack), state=state), **request_middleware
     )
     return app
 

@@ -33,3 +33,33 @@ async def test_concurrent_visits_are_all_recorded(client):
         assert (await conn.execute(select(func.count()).select_from(Visit))).scalar_one() == 1000
     visitors = (await client.get("/visitors")).json()
     assert visitors[0]["count"] == 1000
+
+
+async def test_concurrent_greetings_are_exact_and_read_their_writes(client):
+    """GET /hello lookups share queries under load (read_batcher.py): every answer must still
+    be the right user's, unknown users 404, and a GET after a PUT sees that PUT."""
+    users = [f"user{chr(97 + n // 26)}{chr(97 + n % 26)}" for n in range(60)]
+    for n, user in enumerate(users):
+        date = (dt.date(1970, 1, 1) + dt.timedelta(days=97 * n)).isoformat()
+        assert (await client.put(f"/hello/{user}", json={"dateOfBirth": date})).status_code == 204
+    names = [*users, *users, "nobody", "Nobody", "usera"]
+    responses = await asyncio.gather(*(client.get(f"/hello/{name}") for name in names))
+    for name, response in zip(names, responses, strict=True):
+        if name in users:
+            assert response.status_code == 200, response.text
+            assert response.json()["message"].startswith(f"Hello, {name}!")
+        else:
+            assert response.status_code == 404, (name, response.text)
+
+    from shipshape.domain.birthday import greeting
+
+    today = dt.datetime.now(dt.UTC).date()
+
+    async def write_then_read(user: str, n: int) -> None:
+        birthday = dt.date(1990, 1, 1) + dt.timedelta(days=n)
+        put = await client.put(f"/hello/{user}", json={"dateOfBirth": birthday.isoformat()})
+        assert put.status_code == 204
+        got = (await client.get(f"/hello/{user}")).json()["message"]
+        assert got == greeting(user, birthday, today)  # never the previous date's answer
+
+    await asyncio.gather(*(write_then_read(user, n) for n, user in enumerate(users)))

@@ -87,3 +87,50 @@ def test_access_log_respects_the_level_and_text_format():
     log_access(_access_fields())
     assert "GET /hello/s3cr3t-value 200" in stream.getvalue()
     assert not stream.getvalue().startswith("{")
+
+
+async def test_access_lines_are_buffered_in_order_and_flushed() -> None:
+    """Inside the event loop access lines are batched (one write per batch, not per request);
+    any other record writes them out first, so the stream keeps the order of events."""
+    from shipshape.observability.logging import flush_logs, log_access
+
+    stream = io.StringIO()
+    configure_logging("json", "info", stream=stream)
+    log_access(_access_fields())
+    log_access(_access_fields())
+    assert stream.getvalue() == ""  # buffered
+    logging.getLogger("shipshape").warning("after two requests")
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["logger"] for line in lines] == [
+        "shipshape.access",
+        "shipshape.access",
+        "shipshape",
+    ]
+    log_access(_access_fields())
+    flush_logs()  # what the app's shutdown does
+    assert len(stream.getvalue().splitlines()) == 4
+
+
+async def test_buffered_access_lines_are_written_without_further_traffic() -> None:
+    import asyncio
+
+    from shipshape.observability.logging import LogHandler, log_access
+
+    stream = io.StringIO()
+    configure_logging("json", "info", stream=stream)
+    log_access(_access_fields())
+    for _ in range(50):  # the flush timer fires after LogHandler.FLUSH_SECONDS
+        await asyncio.sleep(LogHandler.FLUSH_SECONDS)
+        if stream.getvalue():
+            break
+    assert len(stream.getvalue().splitlines()) == 1
+
+
+async def test_a_full_buffer_is_written_at_once() -> None:
+    from shipshape.observability.logging import LogHandler, log_access
+
+    stream = io.StringIO()
+    configure_logging("json", "info", stream=stream)
+    for _ in range(LogHandler.MAX_PENDING):
+        log_access(_access_fields())
+    assert len(stream.getvalue().splitlines()) == LogHandler.MAX_PENDING

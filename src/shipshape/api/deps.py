@@ -6,6 +6,7 @@ pool, which costs a thread hop per dependency per request (measured: most of a r
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from dataclasses import dataclass
 from typing import Annotated
@@ -18,6 +19,7 @@ from shipshape.core.config import Settings
 from shipshape.core.readiness import ReadinessChecker
 from shipshape.core.state import RuntimeState
 from shipshape.observability.metrics import Metrics
+from shipshape.storage.read_batcher import BatchedReader
 from shipshape.storage.store import Store
 from shipshape.storage.visit_writer import VisitWriter
 
@@ -31,6 +33,7 @@ class Services:
     state: RuntimeState
     readiness: ReadinessChecker
     writer: VisitWriter
+    birthdays: BatchedReader[str, dt.date]  # GET /hello: concurrent lookups share one query
 
 
 async def get_services(request: Request) -> Services:

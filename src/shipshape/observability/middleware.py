@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import random
 import re
 import time
 from typing import Any
@@ -21,6 +22,9 @@ from shipshape.observability.metrics import UNMATCHED_ROUTE, Metrics
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 STATUS_CLASSES = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
 TOO_LARGE = b'{"detail":"Request body too large"}'
+# Request ids need uniqueness, not secrecy: a generator seeded once from the OS, instead of a
+# getrandom() system call per request.
+_ids = random.Random(os.urandom(32))
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -51,6 +55,7 @@ class RequestMiddleware:
         # method x route template x status class.
         self._client_ip = functools.lru_cache(maxsize=4096)(self._resolve_client_ip)
         self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._in_progress: dict[str, Any] = {}
 
     def _resolve_client_ip(self, peer: str | None, xff: str | None, fwd: str | None) -> str:
         return resolve_client_ip(peer, forwarded_for_chain(xff, fwd), self.trusted_proxies)
@@ -73,7 +78,9 @@ class RequestMiddleware:
             return
         start = time.perf_counter()
         incoming = _header(scope, b"x-request-id")
-        request_id = incoming if incoming and REQUEST_ID.match(incoming) else os.urandom(16).hex()
+        request_id = (
+            incoming if incoming and REQUEST_ID.match(incoming) else f"{_ids.getrandbits(128):032x}"
+        )
         token = request_id_var.set(request_id)
         peer = scope["client"][0] if scope.get("client") else None
         client_ip = self._client_ip(
@@ -85,7 +92,10 @@ class RequestMiddleware:
         status = 500
         response_started = False
         rejected = False
-        self.metrics.in_progress.labels(method).inc()
+        in_progress = self._in_progress.get(method)
+        if in_progress is None:
+            in_progress = self._in_progress[method] = self.metrics.in_progress.labels(method)
+        in_progress.inc()
         self.metrics.total_requests += 1
 
         declared = _header(scope, b"content-length")
@@ -142,7 +152,7 @@ class RequestMiddleware:
                 template = UNMATCHED_ROUTE
             status_class = STATUS_CLASSES.get(status // 100, "5xx")
             self._observe(method, template, status_class, duration)
-            self.metrics.in_progress.labels(method).dec()
+            in_progress.dec()
             if self.access_log:
                 log_access(
                     {

@@ -55,7 +55,7 @@ INSERT INTO users (username, date_of_birth, updated_at) VALUES ($1, $2, $3)
 ON CONFLICT (username) DO UPDATE SET
     date_of_birth = EXCLUDED.date_of_birth, updated_at = EXCLUDED.updated_at
 """
-BIRTHDAY = "SELECT date_of_birth FROM users WHERE username = $1"
+BIRTHDAYS = "SELECT username, date_of_birth FROM users WHERE username = ANY($1::varchar[])"
 
 
 def _visits_query(before_id: int | None, ip: str | None) -> str:
@@ -207,7 +207,7 @@ class PostgresStore:
         async with self._connection() as conn:
             await conn.execute(SAVE_BIRTHDAY, username, date_of_birth, now)
 
-    async def birthday(self, username: str) -> dt.date | None:
+    async def birthdays(self, usernames: Sequence[str]) -> dict[str, dt.date]:
         async with self._connection() as conn:
-            value = await conn.fetchval(BIRTHDAY, username)
-        return value if isinstance(value, dt.date) else None
+            rows = await conn.fetch(BIRTHDAYS, list(usernames))
+        return {row["username"]: row["date_of_birth"] for row in rows}

@@ -165,12 +165,15 @@ class UserRepository:
             )
         await conn.execute(stmt)
 
-    async def birthday(self, conn: AsyncConnection, username: str) -> dt.date | None:
+    async def birthdays(
+        self, conn: AsyncConnection, usernames: Sequence[str]
+    ) -> dict[str, dt.date]:
         result = await conn.execute(
-            select(users.c.date_of_birth).where(users.c.username == username)
+            select(users.c.username, users.c.date_of_birth).where(
+                users.c.username.in_(list(usernames))
+            )
         )
-        value = result.scalar_one_or_none()
-        return value if value is None or isinstance(value, dt.date) else None
+        return {row.username: row.date_of_birth for row in result}
 
 
 async def ping(conn: AsyncConnection) -> None:

@@ -54,7 +54,8 @@ class Store(Protocol):
     async def save_birthday(self, username: str, date_of_birth: dt.date, now: dt.datetime) -> None:
         """One atomic upsert: concurrent saves never race or duplicate."""
 
-    async def birthday(self, username: str) -> dt.date | None: ...
+    async def birthdays(self, usernames: Sequence[str]) -> dict[str, dt.date]:
+        """Dates of birth of those of `usernames` that exist (one query; see read_batcher.py)."""
 
 
 class SqlAlchemyStore:
@@ -100,9 +101,9 @@ class SqlAlchemyStore:
         async with self.autocommit.begin() as conn:
             await self.users.save_birthday(conn, username, date_of_birth, now)
 
-    async def birthday(self, username: str) -> dt.date | None:
+    async def birthdays(self, usernames: Sequence[str]) -> dict[str, dt.date]:
         async with self.autocommit.connect() as conn:
-            return await self.users.birthday(conn, username)
+            return await self.users.birthdays(conn, usernames)
 
 
 # What the SQLAlchemy path raises when the database cannot answer (mapped to 503).

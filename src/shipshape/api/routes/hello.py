@@ -122,7 +122,7 @@ async def serve_get_birthday(request: Request) -> Response:
     if errors:
         raise RequestValidationError(errors)
     with services.metrics.db_operation("get_birthday"):
-        date_of_birth = await services.store.birthday(username)
+        date_of_birth = await services.birthdays.get(username)
     if date_of_birth is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"User {username} not found")
     return JSON({"message": greeting(username, date_of_birth, utc_today())})

@@ -1,0 +1,70 @@
+"""Batched point reads: concurrent lookups of single keys share one query.
+
+The read-side twin of group commit (visit_writer.py). Under load, many `GET /hello/{username}`
+requests are waiting at once; instead of a pool checkout and a round trip each, the keys
+waiting when a query is sent go into that one query (`WHERE username = ANY($1)`). A lone
+request still gets its own query at once, so nothing waits for a timer.
+
+Consistency is unchanged: a key joins only a query sent after the key arrived, so a read that
+starts after a write was acknowledged sees that write (read-your-writes holds across pods).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+FetchMany = Callable[[Sequence[K]], Awaitable[dict[K, V]]]
+
+
+class BatchedReader(Generic[K, V]):
+    def __init__(
+        self, fetch_many: FetchMany[K, V], *, max_batch: int = 256, max_in_flight: int = 2
+    ) -> None:
+        self.fetch_many = fetch_many
+        self.max_batch = max_batch
+        self.max_in_flight = max_in_flight
+        self.pending: dict[K, list[asyncio.Future[V | None]]] = {}
+        self.in_flight = 0
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def get(self, key: K) -> V | None:
+        """The value for `key` (None when absent), read by a query sent after this call."""
+        future: asyncio.Future[V | None] = asyncio.get_running_loop().create_future()
+        waiters = self.pending.get(key)
+        if waiters is None:
+            self.pending[key] = [future]
+        else:
+            waiters.append(future)
+        if self.in_flight < self.max_in_flight:
+            self.in_flight += 1
+            task = asyncio.create_task(self._drain())
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        # Shielded: a client that disconnects must not cancel a query others share.
+        return await asyncio.shield(future)
+
+    async def _drain(self) -> None:
+        try:
+            while self.pending:
+                keys = list(self.pending)[: self.max_batch]
+                batch = {key: self.pending.pop(key) for key in keys}
+                try:
+                    found = await self.fetch_many(keys)
+                except Exception as exc:
+                    for waiters in batch.values():
+                        for future in waiters:
+                            if not future.done():
+                                future.set_exception(exc)
+                else:
+                    for key, waiters in batch.items():
+                        value = found.get(key)
+                        for future in waiters:
+                            if not future.done():
+                                future.set_result(value)
+        finally:
+            self.in_flight -= 1
