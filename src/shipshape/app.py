@@ -26,6 +26,7 @@ from shipshape.api.deps import Services
 from shipshape.api.responses import JSON
 from shipshape.api.routes import admin, chaos, hello, probes, system, visits
 from shipshape.api.routes.system import prime_cpu_counters
+from shipshape.api.routing import HotPath
 from shipshape.core.config import Settings, load_settings
 from shipshape.core.faults import FaultInjectionMiddleware
 from shipshape.core.liveness import LivenessFastPath
@@ -122,7 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = services
 
     # The hot routes first: plain Starlette endpoints, documented by their contract routers.
-    app.router.routes[:0] = [*visits.routes, *hello.routes]
+    hot_routes = [*visits.routes, *hello.routes]
+    app.router.routes[:0] = hot_routes
     _install_openapi(app, [visits.contract, hello.contract])
     routers = [visits.router, system.router, probes.router, admin.router]
     if settings.chaos_enabled:
@@ -153,7 +155,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "access_log": settings.access_log,
     }
     app.wrap_stack = lambda stack: RequestMiddleware(
-        FaultInjectionMiddleware(LivenessFastPath(stack), state=state), **request_middleware
+        FaultInjectionMiddleware(
+            LivenessFastPath(HotPath(stack, hot_routes, app.exception_handlers)), state=state
+        ),
+        **request_middleware,
     )
     return app
 

@@ -178,3 +178,32 @@ async def test_anonymised_ips(app_factory):
     async with app_factory(anonymize_ips=True, client_addr=("198.51.100.77", 1)) as client:
         assert (await client.get("/")).json()["ip"] == "198.51.100.77"
         assert (await client.get("/list")).json()[0]["ip"] == "198.51.100.0"
+
+
+async def test_hot_routes_answer_wrong_methods_like_the_framework(client):
+    """The hot routes are served ahead of the framework (api/routing.py); other methods on
+    their paths still get the framework's 405, and HEAD / records no visit."""
+    for method, path in [
+        ("POST", "/"),
+        ("HEAD", "/"),
+        ("DELETE", "/hello/alice"),
+        ("PUT", "/list"),
+    ]:
+        response = await client.request(method, path)
+        assert response.status_code == 405, (method, path)
+        assert "allow" in response.headers
+    assert (await client.get("/list")).json() == []
+
+
+async def test_unexpected_error_in_a_hot_route_is_a_clean_500(client, monkeypatch):
+    services = client.app.state.services
+
+    async def broken(**_: object) -> list[dict[str, object]]:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(services.store, "visits_page", broken)
+    response = await client.get("/list")
+    assert response.status_code == 500
+    assert response.json() == {"detail": "Internal Server Error"}
+    assert "secret internals" not in response.text
+    assert response.headers["x-request-id"]

@@ -1,14 +1,14 @@
-"""The route type of the hot endpoints: a plain Starlette route, as the rest of the app sees it."""
+"""The hot endpoints' route type and the layer that serves them (ADR 0005)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
-from starlette.types import Scope
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 
 class HotRoute(Route):
@@ -27,3 +27,51 @@ class HotRoute(Route):
         if match != Match.NONE:
             child_scope["route"] = self
         return match, child_scope
+
+
+class HotPath:
+    """Serves the hot routes ahead of the framework's remaining layers.
+
+    Between the service middleware and a hot endpoint, Starlette/FastAPI add an exception
+    telemetry layer, a body-limit layer, the exception middleware, an exit-stack layer, the
+    router and two exception-handling wrappers: each an extra coroutine frame and `send`
+    closure per message, a large share of a request that does little else. This layer
+    matches the hot routes itself and maps their exceptions with the app's own exception
+    handlers (so responses are the same); anything else, including a wrong method on a hot
+    path (405), goes on to the framework, whose route table lists the hot routes too.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        routes: list[HotRoute],
+        exception_handlers: Mapping[Any, Callable[[Request, Exception], Any]],
+    ) -> None:
+        self.app = app
+        self.routes = routes
+        self.exception_handlers = exception_handlers
+
+    def _handler_for(self, exc: Exception) -> Callable[[Request, Exception], Any] | None:
+        for cls in type(exc).__mro__:
+            handler = self.exception_handlers.get(cls)
+            if handler is not None:
+                return handler
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for route in self.routes:
+                match, child_scope = route.matches(scope)
+                if match is Match.FULL:
+                    scope.update(child_scope)
+                    request = Request(scope, receive, send)
+                    try:
+                        response = await route.endpoint(request)
+                    except Exception as exc:
+                        handler = self._handler_for(exc)
+                        if handler is None:
+                            raise
+                        response = await handler(request, exc)
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)

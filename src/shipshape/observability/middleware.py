@@ -27,11 +27,16 @@ TOO_LARGE = b'{"detail":"Request body too large"}'
 _ids = random.Random(os.urandom(32))
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
+_READ_HEADERS = frozenset(
+    {
+        b"x-request-id",
+        b"x-forwarded-for",
+        b"forwarded",
+        b"content-length",
+        b"transfer-encoding",
+        b"user-agent",
+    }
+)
 
 
 class RequestMiddleware:
@@ -77,14 +82,18 @@ class RequestMiddleware:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        incoming = _header(scope, b"x-request-id")
+        headers: dict[bytes, str] = {}
+        for key, value in scope["headers"]:  # one pass; the first of repeated headers wins
+            if key in _READ_HEADERS and key not in headers:
+                headers[key] = value.decode("latin-1")
+        incoming = headers.get(b"x-request-id")
         request_id = (
             incoming if incoming and REQUEST_ID.match(incoming) else f"{_ids.getrandbits(128):032x}"
         )
         token = request_id_var.set(request_id)
         peer = scope["client"][0] if scope.get("client") else None
         client_ip = self._client_ip(
-            peer, _header(scope, b"x-forwarded-for"), _header(scope, b"forwarded")
+            peer, headers.get(b"x-forwarded-for"), headers.get(b"forwarded")
         )
         scope.setdefault("state", {})["client_ip"] = client_ip
         scope["state"]["request_id"] = request_id
@@ -98,11 +107,13 @@ class RequestMiddleware:
         in_progress.inc()
         self.metrics.total_requests += 1
 
-        declared = _header(scope, b"content-length")
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             await self._reject_too_large(send, request_id)
             status, response_started = 413, True
             receive_checked = receive
+        elif declared is None and b"transfer-encoding" not in headers:
+            receive_checked = receive  # no body to count (RFC 9112 §6.3)
         else:
             received = 0
 
@@ -162,7 +173,7 @@ class RequestMiddleware:
                         "status": status,
                         "duration_ms": round(duration * 1000, 2),
                         "client_ip": client_ip,
-                        "user_agent": _header(scope, b"user-agent"),
+                        "user_agent": headers.get(b"user-agent"),
                     }
                 )
             request_id_var.reset(token)
