@@ -63,3 +63,28 @@ async def test_concurrent_greetings_are_exact_and_read_their_writes(client):
         assert got == greeting(user, birthday, today)  # never the previous date's answer
 
     await asyncio.gather(*(write_then_read(user, n) for n, user in enumerate(users)))
+
+
+async def test_visits_of_cancelled_requests_are_still_committed(client):
+    """A client that disconnects while its visit waits for the group commit cancels only its
+    own wait: the row is queued and committed with the batch, the other requests unharmed."""
+    from shipshape.storage.repositories import NewVisit
+
+    writer = client.app.state.services.writer
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    tasks = [
+        asyncio.create_task(
+            writer.record(NewVisit(ip=f"192.0.2.{n}", user_agent=None, created_at=now))
+        )
+        for n in range(100)
+    ]
+    await asyncio.sleep(0)  # every task has queued its visit
+    for task in tasks[::2]:
+        task.cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert sum(isinstance(r, asyncio.CancelledError) for r in results) == 50
+    assert [r for r in results if not isinstance(r, asyncio.CancelledError)] == [None] * 50
+    await asyncio.wait_for(writer.queue.join(), 10)
+    engine = client.app.state.services.engine
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(Visit))).scalar_one() == 100

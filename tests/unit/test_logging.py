@@ -134,3 +134,27 @@ async def test_a_full_buffer_is_written_at_once() -> None:
     for _ in range(LogHandler.MAX_PENDING):
         log_access(_access_fields())
     assert len(stream.getvalue().splitlines()) == LogHandler.MAX_PENDING
+
+
+def test_access_fast_path_time_and_regex_special_secrets():
+    """The fast path's cached-second timestamp is a real UTC instant; secrets with regex
+    metacharacters are matched literally, overlapping ones fully."""
+    import datetime as dt
+
+    from shipshape.observability.logging import log_access
+
+    stream = io.StringIO()
+    configure_logging("json", "info", secrets=["a.b*c", "a.b*c+d(e"], stream=stream)
+    fields = _access_fields() | {"user_agent": "x a.b*c+d(e y", "path": "/hello/a.b*c"}
+    before = dt.datetime.now(dt.UTC)
+    log_access(fields)
+    log_access(_access_fields() | {"path": "/hello/aXbbc"})  # not a literal match
+    after = dt.datetime.now(dt.UTC)
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    stamp = dt.datetime.fromisoformat(first["time"])
+    assert len(first["time"]) == len("2026-01-01T00:00:00.000+00:00")
+    assert first["time"].endswith("+00:00")
+    assert before - dt.timedelta(milliseconds=1) <= stamp <= after
+    assert first["user_agent"] == "x ******** y"
+    assert first["path"] == "/hello/********"
+    assert second["path"] == "/hello/aXbbc"

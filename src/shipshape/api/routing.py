@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
+from starlette._utils import get_route_path
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
@@ -20,7 +21,7 @@ class HotRoute(Route):
         self, path: str, endpoint: Callable[[Request], Awaitable[Response]], *, methods: list[str]
     ) -> None:
         super().__init__(path, endpoint, methods=methods)
-        self.methods = set(methods)
+        self.methods: set[str] = set(methods)
 
     def matches(self, scope: Scope) -> tuple[Match, MutableMapping[str, Any]]:
         match, child_scope = super().matches(scope)
@@ -48,7 +49,9 @@ class HotPath:
         exception_handlers: Mapping[Any, Callable[[Request, Exception], Any]],
     ) -> None:
         self.app = app
-        self.routes = routes
+        # Paths without parameters are found with one dict lookup; the rest by their regex.
+        self.static = {r.path: r for r in routes if not r.param_convertors}
+        self.routes = [r for r in routes if r.param_convertors]
         self.exception_handlers = exception_handlers
 
     def _handler_for(self, exc: Exception) -> Callable[[Request, Exception], Any] | None:
@@ -58,20 +61,33 @@ class HotPath:
                 return handler
         return None
 
+    def _match(self, scope: Scope) -> HotRoute | None:
+        route = self.static.get(get_route_path(scope))
+        if route is not None:
+            if scope["method"] not in route.methods:
+                return None
+            scope["endpoint"] = route.endpoint
+            scope["path_params"] = {}
+            scope["route"] = route
+            return route
+        for route in self.routes:
+            match, child_scope = route.matches(scope)
+            if match is Match.FULL:
+                scope.update(child_scope)
+                return route
+        return None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            for route in self.routes:
-                match, child_scope = route.matches(scope)
-                if match is Match.FULL:
-                    scope.update(child_scope)
-                    request = Request(scope, receive, send)
-                    try:
-                        response = await route.endpoint(request)
-                    except Exception as exc:
-                        handler = self._handler_for(exc)
-                        if handler is None:
-                            raise
-                        response = await handler(request, exc)
-                    await response(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+        route = self._match(scope) if scope["type"] == "http" else None
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive, send)
+        try:
+            response = await route.endpoint(request)
+        except Exception as exc:
+            handler = self._handler_for(exc)
+            if handler is None:
+                raise
+            response = await handler(request, exc)
+        await response(scope, receive, send)

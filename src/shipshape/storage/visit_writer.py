@@ -58,8 +58,9 @@ class VisitWriter:
         except asyncio.QueueFull:
             self.metrics.visits_rejected.inc()
             raise WriterOverloaded("visit queue full") from None
-        # Shielded: a client that disconnects must not cancel a write others share.
-        await asyncio.shield(future)
+        # A client that disconnects cancels only this future: the row is already queued and
+        # the writer task commits it with the batch (it skips futures that are done).
+        await future
 
     async def _run(self) -> None:
         while True:
