@@ -37,10 +37,13 @@ if os.environ.get("BENCH_STDLIB_JSON") == "1":
 def make_app() -> Any:
     """Factory for `granian --factory bench.apps:make_app`."""
     from shipshape.app import create_app
+    from shipshape.server import freeze_startup_heap
 
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level, settings.secret_values())
-    return create_app(settings)
+    app = create_app(settings)
+    freeze_startup_heap()  # granian has no after-start-up hook: frozen once the app is built
+    return app
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Serve any ASGI app the way `shipshape serve` does, for the anchors.
 
 Same uvicorn settings as src/shipshape/server.py (uvloop, httptools, no server header, no
-uvicorn access log, backlog 2048, keep-alive 75 s) and the same process model: N independent
-processes on one SO_REUSEPORT port. Usage: python -m bench.serve MODULE:APP --port P --workers N
+uvicorn access log, backlog 2048, keep-alive 75 s, start-up heap frozen) and the same process
+model: N independent processes on one SO_REUSEPORT port.
+Usage: python -m bench.serve MODULE:APP --port P --workers N
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import socket
 from types import FrameType
 
 import uvicorn
+
+from shipshape.server import freeze_startup_heap
 
 
 def _socket(host: str, port: int) -> socket.socket:
@@ -29,6 +32,14 @@ def _socket(host: str, port: int) -> socket.socket:
 def _load(target: str) -> object:
     module, _, attr = target.partition(":")
     return getattr(importlib.import_module(module), attr or "app")
+
+
+class Server(uvicorn.Server):
+    """Like `shipshape serve`, the heap alive after start-up is frozen (src/shipshape/server.py)."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        freeze_startup_heap()
 
 
 def serve_one(target: str, host: str, port: int) -> None:
@@ -48,7 +59,7 @@ def serve_one(target: str, host: str, port: int) -> None:
         timeout_keep_alive=75,
         backlog=2048,
     )
-    uvicorn.Server(config).run(sockets=[_socket(host, port)])
+    Server(config).run(sockets=[_socket(host, port)])
 
 
 def main() -> None:

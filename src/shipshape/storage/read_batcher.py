@@ -45,8 +45,9 @@ class BatchedReader(Generic[K, V]):
             task = asyncio.create_task(self._drain())
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
-        # Shielded: a client that disconnects must not cancel a query others share.
-        return await asyncio.shield(future)
+        # A client that disconnects cancels only its own future; the shared query goes on
+        # (_drain skips futures that are done).
+        return await future
 
     async def _drain(self) -> None:
         try:

@@ -1,0 +1,45 @@
+"""`shipshape serve` freezes the start-up heap once the app has started (server.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import socket
+
+import httpx
+import uvicorn
+
+from shipshape.app import create_app
+from shipshape.core.config import Settings
+from shipshape.server import DrainingServer
+
+
+async def test_server_freezes_the_heap_after_startup_and_still_serves(settings: Settings):
+    gc.unfreeze()
+    app = create_app(settings)
+    config = uvicorn.Config(app, loop="none", lifespan="on", log_config=None)
+    server = DrainingServer(config, app.state.services.state, drain_seconds=0)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    port = sock.getsockname()[1]
+    assert gc.get_freeze_count() == 0
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            assert not serving.done()
+            await asyncio.sleep(0.01)
+        frozen = gc.get_freeze_count()
+        # Everything the app built at start-up (routes, schemas, pool) is in the permanent
+        # generation: many thousands of objects, not a handful.
+        assert frozen > 10_000
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            assert (await client.get("/livez")).status_code == 200
+            assert (await client.get("/")).status_code == 200  # a durable visit
+        gc.collect()
+        # A full collection does not thaw them (reference counting may free a few).
+        assert gc.get_freeze_count() > 0.9 * frozen
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(serving, 30)
+        gc.unfreeze()
