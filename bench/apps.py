@@ -37,7 +37,7 @@ if os.environ.get("BENCH_STDLIB_JSON") == "1":
 def make_app() -> Any:
     """Factory for `granian --factory bench.apps:make_app`."""
     from shipshape.app import create_app
-    from shipshape.server import freeze_startup_heap
+    from shipshape.core.heap import freeze_startup_heap
 
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level, settings.secret_values())

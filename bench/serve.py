@@ -17,7 +17,7 @@ from types import FrameType
 
 import uvicorn
 
-from shipshape.server import freeze_startup_heap
+from shipshape.core.heap import freeze_startup_heap
 
 
 def _socket(host: str, port: int) -> socket.socket:

@@ -8,7 +8,6 @@ pending visit writes, closes the pool and exits 0. A second signal exits at once
 
 from __future__ import annotations
 
-import gc
 import logging
 import multiprocessing
 import os
@@ -21,21 +20,10 @@ import uvicorn
 
 from shipshape.app import create_app
 from shipshape.core.config import Settings
+from shipshape.core.heap import freeze_startup_heap
 from shipshape.core.state import RuntimeState
 
 logger = logging.getLogger("shipshape.server")
-
-
-def freeze_startup_heap() -> None:
-    """Move everything alive after start-up into the collector's permanent generation.
-
-    Modules, the app, its routes and schemas live as long as the process, yet every full
-    (generation 2) collection walks all of them again: measured under W2 load, full
-    collections took 13% of the server's CPU time (2.2 s of ~17 s) before this and 0.2%
-    after. Reference counting still frees them; only the cyclic collector skips them.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 class DrainingServer(uvicorn.Server):
