@@ -1,4 +1,5 @@
-"""`shipshape serve` freezes the start-up heap once the app has started (server.py)."""
+"""`shipshape serve` freezes the start-up heap and raises the young-generation threshold once
+the app has started (server.py, core/heap.py)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ import uvicorn
 
 from shipshape.app import create_app
 from shipshape.core.config import Settings
+from shipshape.core.heap import YOUNG_THRESHOLD
 from shipshape.server import DrainingServer
 
 
 async def test_server_freezes_the_heap_after_startup_and_still_serves(settings: Settings):
     gc.unfreeze()
+    threshold = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
     app = create_app(settings)
     config = uvicorn.Config(app, loop="none", lifespan="on", log_config=None)
     server = DrainingServer(config, app.state.services.state, drain_seconds=0)
@@ -33,6 +37,7 @@ async def test_server_freezes_the_heap_after_startup_and_still_serves(settings: 
         # Everything the app built at start-up (routes, schemas, pool) is in the permanent
         # generation: many thousands of objects, not a handful.
         assert frozen > 10_000
+        assert gc.get_threshold() == (YOUNG_THRESHOLD, 10, 10)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             assert (await client.get("/livez")).status_code == 200
             assert (await client.get("/")).status_code == 200  # a durable visit
@@ -43,3 +48,4 @@ async def test_server_freezes_the_heap_after_startup_and_still_serves(settings: 
         server.should_exit = True
         await asyncio.wait_for(serving, 30)
         gc.unfreeze()
+        gc.set_threshold(*threshold)

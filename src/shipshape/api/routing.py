@@ -51,7 +51,11 @@ class HotPath:
         self.app = app
         # Paths without parameters are found with one dict lookup; the rest by their regex.
         self.static = {r.path: r for r in routes if not r.param_convertors}
-        self.routes = [r for r in routes if r.param_convertors]
+        self.routes: dict[str, list[HotRoute]] = {}  # by method: one regex match per request
+        for route in routes:
+            if route.param_convertors:
+                for method in route.methods:
+                    self.routes.setdefault(method, []).append(route)
         self.exception_handlers = exception_handlers
 
     def _handler_for(self, exc: Exception) -> Callable[[Request, Exception], Any] | None:
@@ -70,7 +74,7 @@ class HotPath:
             scope["path_params"] = {}
             scope["route"] = route
             return route
-        for route in self.routes:
+        for route in self.routes.get(scope["method"], ()):
             match, child_scope = route.matches(scope)
             if match is Match.FULL:
                 scope.update(child_scope)

@@ -164,18 +164,20 @@ class AccessLogWriter:
 
 
 ACCESS_LOGGER = "shipshape.access"
+_access_logger = logging.getLogger(ACCESS_LOGGER)  # the same object for the process's life
 _access_writer: AccessLogWriter | None = None
 
 
 def log_access(fields: dict[str, Any]) -> None:
     """One access line; JSON logs take the direct path, text logs (local dev) go via logging."""
-    logger = logging.getLogger(ACCESS_LOGGER)
-    if not logger.isEnabledFor(logging.INFO):
+    if not _access_logger.isEnabledFor(logging.INFO):
         return
     if _access_writer is not None:
         _access_writer.write(fields)
     else:
-        logger.info("%s %s %s", fields["method"], fields["path"], fields["status"], extra=fields)
+        _access_logger.info(
+            "%s %s %s", fields["method"], fields["path"], fields["status"], extra=fields
+        )
 
 
 def flush_logs() -> None:

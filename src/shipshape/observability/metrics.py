@@ -89,6 +89,7 @@ class Metrics:
             {"version": version, "commit": commit, "python": platform.python_version()}
         )
         self.total_requests = 0
+        self._db_latency: dict[str, Histogram] = {}
 
     def watch_pool(self, stats: Callable[[], tuple[int, int]]) -> None:
         """`stats` returns (checked out, idle) connections of the API's pool."""
@@ -103,4 +104,8 @@ class Metrics:
             self.db_errors.labels(operation).inc()
             raise
         finally:
-            self.db_latency.labels(operation).observe(time.perf_counter() - start)
+            # `labels()` takes a lock and builds a key on every call; a few operations exist.
+            latency = self._db_latency.get(operation)
+            if latency is None:
+                latency = self._db_latency[operation] = self.db_latency.labels(operation)
+            latency.observe(time.perf_counter() - start)

@@ -5,6 +5,11 @@ requests are waiting at once; instead of a pool checkout and a round trip each, 
 waiting when a query is sent go into that one query (`WHERE username = ANY($1)`). A lone
 request still gets its own query at once, so nothing waits for a timer.
 
+One query is in flight per process by default: keys that arrive meanwhile wait for it and
+go together into the next one. With two in flight, batches under load were half as large:
+measured under W4 at 2 workers (medians of 3 runs), 174 instead of 160 µs of server CPU per
+request and 7.7k instead of 8.6k requests/s; a lone request still gets one round trip.
+
 Consistency is unchanged: a key joins only a query sent after the key arrived, so a read that
 starts after a write was acknowledged sees that write (read-your-writes holds across pods).
 """
@@ -23,7 +28,7 @@ FetchMany = Callable[[Sequence[K]], Awaitable[dict[K, V]]]
 
 class BatchedReader(Generic[K, V]):
     def __init__(
-        self, fetch_many: FetchMany[K, V], *, max_batch: int = 256, max_in_flight: int = 2
+        self, fetch_many: FetchMany[K, V], *, max_batch: int = 256, max_in_flight: int = 1
     ) -> None:
         self.fetch_many = fetch_many
         self.max_batch = max_batch
