@@ -1,8 +1,7 @@
 """Serve any ASGI app the way `shipshape serve` does, for the anchors.
 
-Same uvicorn settings as src/shipshape/server.py (uvloop, httptools with one socket write per
-response, no server header, no uvicorn access log, backlog 2048, keep-alive 75 s, start-up heap
-frozen) and the same process
+Same uvicorn settings as src/shipshape/server.py (uvloop, httptools, no server header, no
+uvicorn access log, backlog 2048, keep-alive 75 s, start-up heap frozen) and the same process
 model: N independent processes on one SO_REUSEPORT port.
 Usage: python -m bench.serve MODULE:APP --port P --workers N
 """
@@ -19,7 +18,6 @@ from types import FrameType
 import uvicorn
 
 from shipshape.core.heap import freeze_startup_heap
-from shipshape.core.http_writes import CoalescingHttpToolsProtocol
 
 
 def _socket(host: str, port: int) -> socket.socket:
@@ -50,7 +48,7 @@ def serve_one(target: str, host: str, port: int) -> None:
         host=host,
         port=port,
         loop="uvloop",
-        http=CoalescingHttpToolsProtocol,
+        http="httptools",
         lifespan="auto",
         proxy_headers=False,
         server_header=False,

@@ -21,7 +21,6 @@ import uvicorn
 from shipshape.app import create_app
 from shipshape.core.config import Settings
 from shipshape.core.heap import freeze_startup_heap
-from shipshape.core.http_writes import CoalescingHttpToolsProtocol
 from shipshape.core.state import RuntimeState
 
 logger = logging.getLogger("shipshape.server")
@@ -113,7 +112,7 @@ def _serve_one(settings: Settings, reuse_port: bool | None) -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http=CoalescingHttpToolsProtocol,  # httptools, one socket write per response
+        http="httptools",
         lifespan="on",
         proxy_headers=False,  # client IPs are resolved by the app from trusted proxies only
         server_header=False,
