@@ -19,7 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from shipshape import __version__
 from shipshape.api.deps import Services
@@ -45,30 +45,12 @@ logger = logging.getLogger("shipshape")
 
 
 class ShipshapeApp(FastAPI):
-    """FastAPI entered through the service's own per-request layers (request id, metrics,
-    access log, faults, liveness, hot routes), which call the framework's stack only for the
-    routes they do not serve themselves.
+    """FastAPI with the service's per-request layers right inside the outermost error
+    middleware, ahead of the framework's other layers (body limit, exception telemetry,
+    exception handlers): request id, metrics, access log, faults and the liveness answer do
+    not pay for them. The stack keeps Starlette's shape, so instrumentation still finds it."""
 
-    `FastAPI.__call__`, `Starlette.__call__` and the outermost error middleware (which wraps
-    every `send`) are three coroutine frames and a closure per message that a hot request
-    does not need: the request layer answers its own 500s. With tracing on, the layers sit
-    inside the framework's stack instead (`keep_framework_outermost`), so the instrumentor's
-    middleware stays outermost and sees every request."""
-
-    service_layers: ASGIApp | None = None
-    layers: Callable[[ASGIApp], ASGIApp] = staticmethod(lambda stack: stack)
     wrap_stack: Callable[[ASGIApp], ASGIApp] = staticmethod(lambda stack: stack)
-
-    def install_service_layers(self, layers: Callable[[ASGIApp], ASGIApp]) -> None:
-        """`layers(inner)` builds the service's layers around `inner`."""
-        self.layers = layers
-        self.service_layers = layers(self.framework)
-
-    def keep_framework_outermost(self) -> None:
-        """For instrumentors that wrap the framework's stack: move the layers inside it."""
-        self.wrap_stack = self.layers
-        self.service_layers = None
-        self.middleware_stack = None
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
@@ -76,22 +58,6 @@ class ShipshapeApp(FastAPI):
             stack.app = self.wrap_stack(stack.app)
             return stack
         return self.wrap_stack(stack)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.service_layers is not None and scope["type"] == "http":
-            # What FastAPI.__call__ and Starlette.__call__ set up for a request.
-            scope["app"] = self
-            if self.root_path:
-                scope["root_path"] = self.root_path
-            await self.service_layers(scope, receive, send)
-            return
-        await super().__call__(scope, receive, send)
-
-    async def framework(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The framework's own stack: error middleware, exception handlers, router."""
-        if self.middleware_stack is None:
-            self.middleware_stack = self.build_middleware_stack()
-        await self.middleware_stack(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -176,6 +142,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     else:
         web.install(app)
 
+    if settings.otel_endpoint:
+        from shipshape.observability.tracing import instrument
+
+        instrument(app, engine, settings)
+
     request_middleware: dict[str, Any] = {
         "metrics": metrics,
         "state": state,
@@ -183,20 +154,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "max_body_bytes": settings.max_body_bytes,
         "access_log": settings.access_log,
     }
-
-    def service_layers(inner: ASGIApp) -> ASGIApp:
-        return RequestMiddleware(
-            FaultInjectionMiddleware(
-                LivenessFastPath(HotPath(inner, hot_routes, app.exception_handlers)), state=state
-            ),
-            **request_middleware,
-        )
-
-    app.install_service_layers(service_layers)
-    if settings.otel_endpoint:
-        from shipshape.observability.tracing import instrument
-
-        instrument(app, engine, settings)
+    app.wrap_stack = lambda stack: RequestMiddleware(
+        FaultInjectionMiddleware(
+            LivenessFastPath(HotPath(stack, hot_routes, app.exception_handlers)), state=state
+        ),
+        **request_middleware,
+    )
     return app
 
 

@@ -22,7 +22,6 @@ from shipshape.observability.metrics import UNMATCHED_ROUTE, Metrics
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 STATUS_CLASSES = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
 TOO_LARGE = b'{"detail":"Request body too large"}'
-INTERNAL_ERROR = b'{"detail":"Internal Server Error"}'
 # Request ids need uniqueness, not secrecy: a generator seeded once from the OS, instead of a
 # getrandom() system call per request.
 _ids = random.Random(os.urandom(32))
@@ -154,14 +153,8 @@ class RequestMiddleware:
                 try:
                     await self.app(scope, receive_checked, send_wrapped)
                 except Exception:
-                    if rejected:
-                        return  # the body limit cut the request off; the 413 is answered
-                    if not response_started:
-                        # The framework's error middleware is not in front of the hot
-                        # routes: answer like it does (a JSON 500, no trace), then let the
-                        # server log the exception.
-                        await self._send_json(send, 500, INTERNAL_ERROR, request_id)
-                    raise
+                    if not rejected:
+                        raise
         finally:
             duration = time.perf_counter() - start
             route = scope.get("route")
@@ -186,19 +179,15 @@ class RequestMiddleware:
             request_id_var.reset(token)
 
     async def _reject_too_large(self, send: Send, request_id: str) -> None:
-        await self._send_json(send, 413, TOO_LARGE, request_id)
-
-    @staticmethod
-    async def _send_json(send: Send, status: int, body: bytes, request_id: str) -> None:
         await send(
             {
                 "type": "http.response.start",
-                "status": status,
+                "status": 413,
                 "headers": [
                     (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
+                    (b"content-length", str(len(TOO_LARGE)).encode()),
                     (b"x-request-id", request_id.encode()),
                 ],
             }
         )
-        await send({"type": "http.response.body", "body": body})
+        await send({"type": "http.response.body", "body": TOO_LARGE})

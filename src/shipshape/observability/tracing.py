@@ -16,7 +16,6 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shipshape import __version__
-from shipshape.app import ShipshapeApp
 from shipshape.core.config import Settings
 
 UNTRACED = "/livez,/healthz,/readyz,/ready,/metrics"
@@ -44,8 +43,6 @@ def instrument(
     if processor is None:
         processor = BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otel_endpoint))
     provider.add_span_processor(processor)
-    if isinstance(app, ShipshapeApp):
-        app.keep_framework_outermost()
     FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls=UNTRACED)
     SQLAlchemyInstrumentor().instrument(
         engine=engine.sync_engine, tracer_provider=provider, enable_commenter=False
