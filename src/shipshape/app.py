@@ -35,6 +35,7 @@ from shipshape.core.state import RuntimeState
 from shipshape.observability.logging import flush_logs
 from shipshape.observability.metrics import Metrics
 from shipshape.observability.middleware import RequestMiddleware
+from shipshape.storage.birthday_writer import BirthdayWriter
 from shipshape.storage.database import create_engine
 from shipshape.storage.migrate import head_revision
 from shipshape.storage.read_batcher import BatchedReader
@@ -88,6 +89,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             writers=settings.visit_writers,
         ),
         birthdays=BatchedReader(store.birthdays),
+        birthday_writer=BirthdayWriter(
+            store,
+            metrics,
+            queue_size=settings.birthday_queue_size,
+            batch_size=settings.birthday_batch_size,
+            writers=settings.visit_writers,
+        ),
     )
 
     @asynccontextmanager
@@ -95,11 +103,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         prime_cpu_counters()
         await store.open()
         services.writer.start()
+        services.birthday_writer.start()
         logger.info("shipshape %s ready to serve (%s)", __version__, engine.dialect.name)
         try:
             yield
         finally:
             await services.writer.close(settings.shutdown_timeout_seconds)
+            await services.birthday_writer.close(settings.shutdown_timeout_seconds)
             await store.close()
             await engine.dispose()
             provider = getattr(app.state, "tracer_provider", None)

@@ -19,6 +19,7 @@ from shipshape.core.config import Settings
 from shipshape.core.readiness import ReadinessChecker
 from shipshape.core.state import RuntimeState
 from shipshape.observability.metrics import Metrics
+from shipshape.storage.birthday_writer import BirthdayWriter
 from shipshape.storage.read_batcher import BatchedReader
 from shipshape.storage.store import Store
 from shipshape.storage.visit_writer import VisitWriter
@@ -34,6 +35,7 @@ class Services:
     readiness: ReadinessChecker
     writer: VisitWriter
     birthdays: BatchedReader[str, dt.date]  # GET /hello: concurrent lookups share one query
+    birthday_writer: BirthdayWriter  # PUT /hello: concurrent saves share one commit
 
 
 async def get_services(request: Request) -> Services:

@@ -159,7 +159,17 @@ class Settings(BaseSettings):
         default=500, ge=1, le=10000, description="Most visits written in one group commit."
     )
     visit_writers: int = Field(
-        default=2, ge=1, le=16, description="Concurrent group-commit transactions (SQLite uses 1)."
+        default=2,
+        ge=1,
+        le=16,
+        description="Concurrent group-commit transactions, for visits and for birthday saves "
+        "each (SQLite uses 1).",
+    )
+    birthday_queue_size: int = Field(
+        default=1000, ge=1, description="Pending birthday saves before new ones get a fast 503."
+    )
+    birthday_batch_size: int = Field(
+        default=200, ge=1, le=10000, description="Most birthday saves written in one group commit."
     )
 
     otel_endpoint: str | None = Field(

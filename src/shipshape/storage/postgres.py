@@ -20,7 +20,7 @@ from asyncpg.pool import PoolConnectionProxy
 from sqlalchemy.engine import make_url
 
 from shipshape.core.config import Settings
-from shipshape.storage.repositories import NewVisit
+from shipshape.storage.repositories import BirthdaySave, NewVisit, last_save_per_user
 from shipshape.storage.store import StorageUnavailable, VisitorsAfter
 
 # Errors meaning "the database cannot answer right now" (not a bug in a statement).
@@ -50,8 +50,9 @@ ON CONFLICT (ip) DO UPDATE SET
 """
 VISITS = "SELECT id, ip, user_agent, created_at FROM visits"
 VISITORS = "SELECT ip, visits AS count, first_seen, last_seen FROM visitors"
-SAVE_BIRTHDAY = """
-INSERT INTO users (username, date_of_birth, updated_at) VALUES ($1, $2, $3)
+SAVE_BIRTHDAYS = """
+INSERT INTO users (username, date_of_birth, updated_at)
+SELECT * FROM unnest($1::varchar[], $2::date[], $3::timestamp[])
 ON CONFLICT (username) DO UPDATE SET
     date_of_birth = EXCLUDED.date_of_birth, updated_at = EXCLUDED.updated_at
 """
@@ -203,9 +204,15 @@ class PostgresStore:
             rows = await conn.fetch(query, *args, limit)
         return [dict(row) for row in rows]
 
-    async def save_birthday(self, username: str, date_of_birth: dt.date, now: dt.datetime) -> None:
+    async def save_birthdays(self, batch: Sequence[BirthdaySave]) -> None:
+        rows = last_save_per_user(batch)
         async with self._connection() as conn:
-            await conn.execute(SAVE_BIRTHDAY, username, date_of_birth, now)
+            await conn.execute(
+                SAVE_BIRTHDAYS,
+                [row.username for row in rows],
+                [row.date_of_birth for row in rows],
+                [row.updated_at for row in rows],
+            )
 
     async def birthdays(self, usernames: Sequence[str]) -> dict[str, dt.date]:
         async with self._connection() as conn:

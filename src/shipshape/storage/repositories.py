@@ -25,6 +25,21 @@ class NewVisit:
     created_at: dt.datetime
 
 
+@dataclass(frozen=True, slots=True)
+class BirthdaySave:
+    username: str
+    date_of_birth: dt.date
+    updated_at: dt.datetime
+
+
+def last_save_per_user(batch: Sequence[BirthdaySave]) -> list[BirthdaySave]:
+    """One row per user (the save that arrived last), in username order: an upsert cannot
+    touch a row twice in one statement, and one lock order keeps concurrent batches from
+    deadlocking."""
+    latest = {save.username: save for save in batch}
+    return [latest[name] for name in sorted(latest)]
+
+
 def _dicts(result: Any) -> list[dict[str, Any]]:
     keys = tuple(result.keys())
     return [dict(zip(keys, row, strict=True)) for row in result]

@@ -18,7 +18,13 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shipshape.storage.database import autocommit_engine
-from shipshape.storage.repositories import NewVisit, UserRepository, VisitRepository
+from shipshape.storage.repositories import (
+    BirthdaySave,
+    NewVisit,
+    UserRepository,
+    VisitRepository,
+    last_save_per_user,
+)
 
 VisitorsAfter = tuple[dt.datetime, str]
 
@@ -51,8 +57,8 @@ class Store(Protocol):
         self, *, limit: int, after: VisitorsAfter | None, ip: str | None
     ) -> list[dict[str, Any]]: ...
 
-    async def save_birthday(self, username: str, date_of_birth: dt.date, now: dt.datetime) -> None:
-        """One atomic upsert: concurrent saves never race or duplicate."""
+    async def save_birthdays(self, batch: Sequence[BirthdaySave]) -> None:
+        """Upsert a batch of saves in one transaction (see birthday_writer.py)."""
 
     async def birthdays(self, usernames: Sequence[str]) -> dict[str, dt.date]:
         """Dates of birth of those of `usernames` that exist (one query; see read_batcher.py)."""
@@ -97,9 +103,12 @@ class SqlAlchemyStore:
         async with self.autocommit.connect() as conn:
             return await self.visits.visitors_page(conn, limit=limit, after=after, ip=ip)
 
-    async def save_birthday(self, username: str, date_of_birth: dt.date, now: dt.datetime) -> None:
-        async with self.autocommit.begin() as conn:
-            await self.users.save_birthday(conn, username, date_of_birth, now)
+    async def save_birthdays(self, batch: Sequence[BirthdaySave]) -> None:
+        async with self.engine.begin() as conn:
+            for save in last_save_per_user(batch):
+                await self.users.save_birthday(
+                    conn, save.username, save.date_of_birth, save.updated_at
+                )
 
     async def birthdays(self, usernames: Sequence[str]) -> dict[str, dt.date]:
         async with self.autocommit.connect() as conn:

@@ -23,6 +23,7 @@ from shipshape.api.params import Username, located, username_errors
 from shipshape.api.responses import JSON
 from shipshape.api.routing import HotRoute
 from shipshape.domain.birthday import greeting
+from shipshape.storage.repositories import BirthdaySave
 
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -108,10 +109,9 @@ async def serve_save_birthday(request: Request) -> Response:
             errors.extend(located(exc, "body"))
     if errors or body is None:
         raise RequestValidationError(errors)
+    save = BirthdaySave(username, body.date_of_birth, dt.datetime.now(dt.UTC).replace(tzinfo=None))
     with services.metrics.db_operation("save_birthday"):
-        await services.store.save_birthday(
-            username, body.date_of_birth, dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        )
+        await services.birthday_writer.submit(save)  # returns once committed (group commit)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
