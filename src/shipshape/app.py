@@ -94,7 +94,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics,
             queue_size=settings.birthday_queue_size,
             batch_size=settings.birthday_batch_size,
-            writers=settings.visit_writers,
         ),
     )
 

@@ -53,7 +53,7 @@ async def test_saves_of_one_user_in_one_batch_keep_the_last_arrival(client) -> N
 
 
 async def test_a_full_queue_answers_503_at_once(app_factory) -> None:
-    async with app_factory(birthday_queue_size=1, visit_writers=1) as client:
+    async with app_factory(birthday_queue_size=1) as client:
         writer = client.app.state.services.birthday_writer
         for task in writer.tasks:  # hold the writer so the queue stays full
             task.cancel()

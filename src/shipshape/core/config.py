@@ -159,11 +159,11 @@ class Settings(BaseSettings):
         default=500, ge=1, le=10000, description="Most visits written in one group commit."
     )
     visit_writers: int = Field(
-        default=2,
+        default=1,
         ge=1,
         le=16,
-        description="Concurrent group-commit transactions, for visits and for birthday saves "
-        "each (SQLite uses 1).",
+        description="Concurrent group-commit transactions for visits (SQLite uses 1). One "
+        "lets the next batch grow while a commit is in flight (bench/NOTES.md).",
     )
     birthday_queue_size: int = Field(
         default=1000, ge=1, description="Pending birthday saves before new ones get a fast 503."
