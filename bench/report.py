@@ -138,6 +138,7 @@ def markdown(results: dict[str, Any], results_path: Path, chart_path: Path) -> s
     cases = results.get("cases", [])
     other = [c["summary"].get("other_cores") for c in cases if c.get("summary")]
     other = [o for o in other if o is not None]
+    noisy = sum(len(c.get("noisy_runs", [])) for c in cases)
     out: list[str] = []
     add = out.append
     add("# Performance\n")
@@ -196,7 +197,11 @@ def markdown(results: dict[str, Any], results_path: Path, chart_path: Path) -> s
             f"core-share taken by *other* processes during a case ranged from "
             f"{min(other):.2f} to {max(other):.2f} cores in this run "
             "(this machine is shared with other jobs; cases wait up to "
-            f"{plan.get('quiet_wait', 0):.0f} s for a quiet machine before starting).\n"
+            f"{plan.get('quiet_wait', 0):.0f} s for a quiet machine before starting). "
+            f"A run during which other processes or the hypervisor (steal) took more than "
+            f"{stats.NOISY_OTHER_CORES} cores is measured again, at most "
+            f"{stats.NOISY_REPEATS} times per case, for the app and the anchors alike: "
+            f"{noisy} runs were repeated in this run (`noisy_runs` in the JSON).\n"
         )
     add("## Method\n")
     add(
