@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -107,8 +108,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            await services.writer.close(settings.shutdown_timeout_seconds)
-            await services.birthday_writer.close(settings.shutdown_timeout_seconds)
+            # Both queues drain at once: the shutdown bound applies once, not per queue.
+            await asyncio.gather(
+                services.writer.close(settings.shutdown_timeout_seconds),
+                services.birthday_writer.close(settings.shutdown_timeout_seconds),
+            )
             await store.close()
             await engine.dispose()
             provider = getattr(app.state, "tracer_provider", None)
