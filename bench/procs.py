@@ -34,11 +34,17 @@ def rss_bytes(pid: int) -> int:
 
 
 def cpu_seconds(pid: int) -> float:
+    """CPU used by a process tree: its live processes, plus the children the root has reaped.
+    The second part matters for PostgreSQL: a backend that exits (the naive app opens a new
+    connection per overflowing request, each with a SCRAM handshake) leaves the live tree,
+    and its CPU would otherwise be counted as another tenant's."""
     total = 0.0
-    for proc in tree(pid):
+    for n, proc in enumerate(tree(pid)):
         with contextlib.suppress(psutil.Error):
             times = proc.cpu_times()
             total += times.user + times.system
+            if n == 0:
+                total += times.children_user + times.children_system
     return total
 
 

@@ -206,11 +206,14 @@ def markdown(results: dict[str, Any], results_path: Path, chart_path: Path) -> s
     add("## Method\n")
     add(
         f"- wrk, {plan['threads']} threads, {plan['connections']} keep-alive connections, "
-        f"on loopback; per case a fresh server, {plan['warmup']:.0f} s warm-up, then "
-        f"{plan['repetitions']} x {plan['seconds']:.0f} s; the tables show the median run "
-        "(req/s min-max in brackets). Errors = non-2xx/3xx responses + socket errors "
-        "(connect, read, write, timeout). RSS = peak resident memory of the server's "
-        "process tree, sampled every 0.5 s."
+        f"on loopback. A case is measured in {plan['repetitions']} rounds; each round starts "
+        f"a fresh server, warms it up for {plan['warmup']:.0f} s and keeps one "
+        f"{plan['seconds']:.0f} s run. At each worker count the W1, W2 and W4 cases (app and "
+        "anchors) take their rounds in turn, so host drift falls on all of them alike; "
+        "pgbench takes one run per round beside them at the largest worker count. The "
+        "tables show the median run (req/s min-max in brackets). Errors = non-2xx/3xx "
+        "responses + socket errors (connect, read, write, timeout). RSS = peak resident "
+        "memory of the server's process tree, sampled every 0.5 s."
     )
     add(
         "- The app runs exactly as in production: `shipshape serve --workers N` (uvicorn, "

@@ -1,14 +1,16 @@
 """`make bench`: the whole benchmark in one command.
 
-Starts a durable throwaway PostgreSQL, then for every case starts a fresh server (the app
-exactly as production runs it: `shipshape serve`, JSON access log on), warms up, runs wrk
-(2 threads, 64 connections) for fixed-duration repetitions, and records req/s, p50/p99,
-errors and server RSS. Anchors in the same run: bare ASGI on uvicorn and granian, the naive
-take-home app (bench/baselines/naive.py), pgbench single-row INSERT commits. Then the
-before/after variants and a 60 s W2 soak. Writes bench/results/<timestamp>.json,
-bench/results/latest.json, the chart and docs/performance.md.
+Starts a durable throwaway PostgreSQL, then measures every case in rounds: each round
+starts a fresh server (the app exactly as production runs it: `shipshape serve`, JSON
+access log on), warms up and keeps one fixed-duration wrk run (2 threads, 64 connections),
+recording req/s, p50/p99, errors, server RSS and who used the CPUs. The cases a check
+compares take their rounds in turn (`Bench.side_by_side`). Anchors in the same run: bare
+ASGI on uvicorn and granian, the naive take-home app (bench/baselines/naive.py), pgbench
+single-row INSERT commits. Then the before/after variants and a 60 s W2 soak. Writes
+bench/results/<timestamp>.json, bench/results/latest.json, the chart and
+docs/performance.md.
 
-    python -m bench.run            # the full run (about 20 minutes on 2 cores)
+    python -m bench.run            # the full run (about 25 minutes on 2 cores)
     python -m bench.run --quick    # a short smoke of every step (about 7 minutes)
 """
 
@@ -22,13 +24,14 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import traceback
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -74,6 +77,35 @@ WORKLOADS = {
     "W3": ("/list?limit=50", "plain"),
     "W4": ("/hello/ua", "hello_mix"),
 }
+
+
+@dataclass
+class Case:
+    """One measured configuration: its results record and how to start its server."""
+
+    record: dict[str, Any]
+    target: str
+    server: str
+    workers: int
+    kind: str  # the wrk script (bench/wrk.py)
+    env: dict[str, str]
+    plan: Plan
+    timeout_s: float
+
+
+Step = Case | Callable[[], None]
+
+
+def schedule(cases: Sequence[Case], also: Sequence[Callable[[], None]] = ()) -> list[Step]:
+    """Alternating rounds: every case once per round (each starting where the previous round
+    started one later, so no case always follows the same neighbour), then `also`."""
+    rounds = max((case.plan.repetitions for case in cases), default=0)
+    order: list[Step] = []
+    for n in range(rounds):
+        shift = n % len(cases)
+        order += [case for case in [*cases[shift:], *cases[:shift]] if n < case.plan.repetitions]
+        order += also
+    return order
 
 
 def log(message: str) -> None:
@@ -149,8 +181,14 @@ class Bench:
             )
             self.pg.sql("VACUUM ANALYZE visits")
 
-    # ---- one case ----------------------------------------------------------------------
-    def case(
+    # ---- cases -------------------------------------------------------------------------
+    # A case is measured by one or more rounds; every round starts a fresh server, warms it
+    # up and keeps one run. Both matter on this shared VM: a server start's cost per request
+    # is sticky (where the scheduler puts its processes: W4 at 2 workers ranged 121-169 us
+    # of CPU per request over five fresh starts, the runs within one start agreed), and
+    # the host drifts over minutes. So the median is over several starts, and `side_by_side`
+    # measures the cases a ratio compares in alternating rounds instead of one after another.
+    def open_case(
         self,
         target: str,
         workload: str,
@@ -162,13 +200,11 @@ class Bench:
         env: dict[str, str] | None = None,
         plan: Plan | None = None,
         timeout_s: float = 10.0,
-    ) -> dict[str, Any]:
-        plan = plan or self.plan
+    ) -> Case:
         path, kind = WORKLOADS[workload]
         name = "/".join(
             str(p) for p in (variant or target, server, workload, f"{workers}w", rows) if p
         )
-        log(f"case {name}")
         record: dict[str, Any] = {
             "id": name,
             "target": variant or target,
@@ -181,59 +217,101 @@ class Bench:
             "noisy_runs": [],  # measured again (stats.is_noisy); kept for the record
         }
         if workload == "W2":
-            self.reset_visits()
             record["row_checks"] = []
-        record["waited_for_quiet_s"] = procs.wait_quiet(plan.quiet_wait)
-        record["loadavg_before"] = list(os.getloadavg())
+        self.cases.append(record)
+        return Case(record, target, server, workers, kind, env or {}, plan or self.plan, timeout_s)
+
+    def measure(self, case: Case) -> None:
+        """One round: a fresh server, a warm-up, then one kept run (a noisy one is repeated)."""
+        record, plan = case.record, case.plan
+        if "error" in record or len(record["runs"]) >= plan.repetitions:
+            return
+        log(f"case {record['id']} (round {len(record['runs']) + 1} of {plan.repetitions})")
+        waited = procs.wait_quiet(plan.quiet_wait)
         port = free_port()
         try:
             with procs.server(
-                name.replace("/", "_"),
-                self.command(target, server, port, workers),
+                record["id"].replace("/", "_"),
+                self.command(case.target, case.server, port, case.workers),
                 port=port,
-                env=self.env(**(env or {})),
+                env=self.env(**case.env),
                 logdir=self.workdir,
                 cwd=ROOT,
                 ready_path="/livez",
             ) as srv:
-                record["rss_idle_mb"] = round(srv.rss() / 2**20, 1)
-                url = srv.url + path
+                record.setdefault("rss_idle_mb", round(srv.rss() / 2**20, 1))
+                url = srv.url + record["path"]
                 if plan.warmup > 0:
-                    self.wrk(url, kind, replace(plan, seconds=plan.warmup), timeout_s)
+                    self.wrk(url, case.kind, replace(plan, seconds=plan.warmup), case.timeout_s)
                     srv.quiesce()
-                while len(record["runs"]) < plan.repetitions:
-                    before = self.visits() if workload == "W2" else 0
-                    with (
-                        procs.RssSampler(srv.process.pid) as sampler,
-                        procs.CpuAccount(srv.process.pid, self.pg.pid) as cpu,
-                    ):
-                        result = self.wrk(url, kind, plan, timeout_s)
-                    run = result.as_dict()
-                    run["rss_peak_mb"] = round(max(v for _, v in sampler.samples) / 2**20, 1)
-                    run["cpu"] = cpu.result
-                    if workload == "W2":
-                        srv.quiesce()
-                        added = self.visits() - before
-                        record["row_checks"].append({"rows": added, "ok": result.ok})
-                        run["rows_added"] = added
+                while True:
+                    run = self._run_once(case, srv, url)
+                    run["waited_for_quiet_s"] = waited
                     noisy = stats.is_noisy(run, len(record["noisy_runs"]))
                     record["noisy_runs" if noisy else "runs"].append(run)
                     log(
                         f"  {run['rps']:>9.1f} req/s  p50 {run['p50_ms']:.2f} ms  "
                         f"p99 {run['p99_ms']:.2f} ms  errors {run['errors']}  "
                         f"rss {run['rss_peak_mb']} MB"
-                        + (f"  rows {run['rows_added']}/{run['ok']}" if workload == "W2" else "")
-                        + f"  cpu {cpu.result}"
+                        + (f"  rows {run['rows_added']}/{run['ok']}" if "rows_added" in run else "")
+                        + f"  cpu {run['cpu']}"
                         + ("  [noisy: measured again]" if noisy else "")
                     )
                     srv.quiesce()
+                    if not noisy:
+                        break
         except Exception as exc:  # one broken case must not lose the whole run
             record["error"] = f"{type(exc).__name__}: {exc}"[:2000]
             log(f"  FAILED: {record['error'][:300]}")
             traceback.print_exc()
         record["summary"] = stats.summarise_runs(record["runs"])
-        self.cases.append(record)
-        return record
+
+    def _run_once(self, case: Case, srv: procs.Server, url: str) -> dict[str, Any]:
+        counts_rows = "row_checks" in case.record
+        before = self.visits() if counts_rows else 0
+        loadavg = list(os.getloadavg())
+        with (
+            procs.RssSampler(srv.process.pid) as sampler,
+            procs.CpuAccount(srv.process.pid, self.pg.pid) as cpu,
+        ):
+            result = self.wrk(url, case.kind, case.plan, case.timeout_s)
+        run = result.as_dict()
+        run["loadavg_before"] = loadavg
+        run["rss_peak_mb"] = round(max(v for _, v in sampler.samples) / 2**20, 1)
+        run["cpu"] = cpu.result
+        if counts_rows:
+            srv.quiesce()
+            added = self.visits() - before
+            case.record["row_checks"].append({"rows": added, "ok": result.ok})
+            run["rows_added"] = added
+        return run
+
+    def case(self, target: str, workload: str, workers: int, **options: Any) -> dict[str, Any]:
+        """Measure one case on its own: its rounds back to back."""
+        case = self.open_case(target, workload, workers, **options)
+        if workload == "W2":
+            self.reset_visits()
+        for _ in range(case.plan.repetitions):
+            self.measure(case)
+        case.record.setdefault("summary", stats.summarise_runs(case.record["runs"]))
+        return case.record
+
+    def side_by_side(
+        self, cases: list[Case], also: list[Callable[[], None]] | None = None
+    ) -> list[dict[str, Any]]:
+        """Measure cases that are compared in alternating rounds (each case once per round,
+        then the next round), so a drift of the host over the minutes it takes falls on all
+        of them alike. `also`: anchors that are not servers (pgbench), one run per round."""
+        if any("row_checks" in case.record for case in cases):
+            self.reset_visits()
+        for step in schedule(cases, also or []):
+            if isinstance(step, Case):
+                self.measure(step)
+            else:
+                step()
+        for case in cases:
+            case.record.setdefault("summary", stats.summarise_runs(case.record["runs"]))
+        return [case.record for case in cases]
 
     def _script_for(self, kind: str, plan: Plan) -> Path:
         path = self.workdir / f"{kind}-{plan.seconds}.lua"
@@ -259,16 +337,28 @@ class Bench:
         )
 
     # ---- anchors -------------------------------------------------------------------------
-    def pgbench(self) -> dict[str, Any]:
-        """Anchor (c): one single-row INSERT per transaction, same client count, same table."""
-        log("pgbench: single-row INSERT INTO visits per transaction")
-        self.reset_visits()
+    def open_pgbench(self) -> dict[str, Any]:
+        """Anchor (c): one single-row INSERT per transaction, same client count, same table.
+        Measured by `pgbench_round`, one run per round beside the cases it is compared with."""
         script = self.workdir / "insert.sql"
         script.write_text(
             "INSERT INTO visits (ip, user_agent, created_at) "
             "VALUES ('127.0.0.1', 'pgbench', now());\n"
         )
-        runs = []
+        return {
+            "clients": self.plan.connections,
+            "threads": self.plan.threads,
+            "mode": "prepared",
+            "runs": [],
+            "tps": None,
+        }
+
+    def pgbench_round(self, anchor: dict[str, Any]) -> None:
+        """A warm-up and one run of pgbench, on an emptied table (emptied again after)."""
+        log(
+            "pgbench: single-row INSERT INTO visits per transaction "
+            f"(round {len(anchor['runs']) + 1})"
+        )
         base = [
             str(PG_BIN / "pgbench"),
             "-h",
@@ -279,48 +369,42 @@ class Bench:
             USER,
             "-n",
             "-c",
-            str(self.plan.connections),
+            str(anchor["clients"]),
             "-j",
-            str(self.plan.threads),
+            str(anchor["threads"]),
             "-M",
-            "prepared",
+            anchor["mode"],
             "-f",
-            str(script),
+            str(self.workdir / "insert.sql"),
         ]
         env = {**os.environ, "PGPASSWORD": PASSWORD}
+        self.reset_visits()
         subprocess.run(
             [*base, "-T", str(max(1, int(self.plan.warmup))), "bench"],
             env=env,
             capture_output=True,
             check=True,
         )
-        for _ in range(self.plan.repetitions):
-            done = subprocess.run(
-                [*base, "-T", str(int(self.plan.seconds)), "bench"],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            tps = re.search(r"tps = ([\d.]+) \(without initial", done.stdout)
-            latency = re.search(r"latency average = ([\d.]+) ms", done.stdout)
-            failed = re.search(r"number of failed transactions: (\d+)", done.stdout)
-            runs.append(
-                {
-                    "tps": float(tps.group(1)) if tps else 0.0,
-                    "latency_avg_ms": float(latency.group(1)) if latency else None,
-                    "failed": int(failed.group(1)) if failed else 0,
-                }
-            )
-            log(f"  pgbench {runs[-1]['tps']:.1f} tps")
+        done = subprocess.run(
+            [*base, "-T", str(int(self.plan.seconds)), "bench"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         self.reset_visits()
-        tps_values = sorted(r["tps"] for r in runs)
-        return {
-            "clients": self.plan.connections,
-            "threads": self.plan.threads,
-            "runs": runs,
-            "tps": tps_values[len(tps_values) // 2],
-        }
+        tps = re.search(r"tps = ([\d.]+) \(without initial", done.stdout)
+        latency = re.search(r"latency average = ([\d.]+) ms", done.stdout)
+        failed = re.search(r"number of failed transactions: (\d+)", done.stdout)
+        anchor["runs"].append(
+            {
+                "tps": float(tps.group(1)) if tps else 0.0,
+                "latency_avg_ms": float(latency.group(1)) if latency else None,
+                "failed": int(failed.group(1)) if failed else 0,
+            }
+        )
+        log(f"  pgbench {anchor['runs'][-1]['tps']:.1f} tps")
+        anchor["tps"] = round(statistics.median(r["tps"] for r in anchor["runs"]), 1)
 
     def naive_single_list(self, rows: int) -> dict[str, Any]:
         """One sequential GET /list on the naive app: the cost of returning every row."""
@@ -477,39 +561,47 @@ def run(plan: Plan, quick: bool, only: set[str] | None) -> dict[str, Any]:
             "date '1970-01-01' + (i % 10000), now() "
             f"FROM generate_series(0, {USERS - 1}) AS i"
         )
-        if want("pgbench"):
-            results["pgbench"] = bench.pgbench()
-        steps: list[tuple[str, Callable[[], Any]]] = []
+        # Per worker count, every case a check compares is measured in alternating rounds
+        # (Bench.side_by_side); pgbench joins the rounds at the largest worker count, where
+        # W2 is compared with it.
+        pgbench = bench.open_pgbench() if want("pgbench") else None
+        if pgbench is not None:
+            results["pgbench"] = pgbench
         for w in plan.workers:
-            steps += [
-                ("W1", lambda w=w: bench.case("bare", "W1", w)),
-                ("W1", lambda w=w: bench.case("bare", "W1", w, server="granian")),
-                ("W1", lambda w=w: bench.case("app", "W1", w)),
-                ("W1", lambda w=w: bench.case("app", "W1", w, server="granian")),
-                ("W2", lambda w=w: bench.case("app", "W2", w)),
-                ("W2", lambda w=w: bench.case("app", "W2", w, server="granian")),
-                ("W2", lambda w=w: bench.case("naive", "W2", w)),
-                ("W4", lambda w=w: bench.case("app", "W4", w)),
-                ("W4", lambda w=w: bench.case("naive", "W4", w)),
-            ]
+            group: list[Case] = []
+            if want("W1"):
+                group += [
+                    bench.open_case("bare", "W1", w),
+                    bench.open_case("bare", "W1", w, server="granian"),
+                    bench.open_case("app", "W1", w),
+                    bench.open_case("app", "W1", w, server="granian"),
+                ]
+            if want("W2"):
+                group += [
+                    bench.open_case("app", "W2", w),
+                    bench.open_case("app", "W2", w, server="granian"),
+                    bench.open_case("naive", "W2", w),
+                ]
+            if want("W4"):
+                group += [bench.open_case("app", "W4", w), bench.open_case("naive", "W4", w)]
+            rounds_of_pgbench: list[Callable[[], None]] = []
+            if pgbench is not None and w == max(plan.workers):
+                rounds_of_pgbench = [lambda: bench.pgbench_round(pgbench)]
+            if group:
+                bench.side_by_side(group, also=rounds_of_pgbench)
+            else:
+                for step in rounds_of_pgbench * plan.repetitions:
+                    step()
         if want("variants"):
             # Group commit vs one commit per request: batch size 1, one writer per pooled
             # connection (pool 10 + overflow 6 = 16 = the most writers allowed).
-            steps.append(
-                (
-                    "variants",
-                    lambda: bench.case(
-                        "app",
-                        "W2",
-                        1,
-                        variant="app-commit-per-request",
-                        env={"SHIPSHAPE_VISIT_BATCH_SIZE": "1", "SHIPSHAPE_VISIT_WRITERS": "16"},
-                    ),
-                )
+            bench.case(
+                "app",
+                "W2",
+                1,
+                variant="app-commit-per-request",
+                env={"SHIPSHAPE_VISIT_BATCH_SIZE": "1", "SHIPSHAPE_VISIT_WRITERS": "16"},
             )
-        for section, step in steps:
-            if want(section):
-                step()
         if want("soak"):
             results["soak"] = bench.soak()
         if want("W3"):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import report, stats, wrk
+from bench import report, run, stats, wrk
 
 
 def test_username_mapping_is_letters_only_and_matches_the_sql_twin() -> None:
@@ -192,3 +192,32 @@ def test_a_run_on_shared_cpus_is_repeated_a_bounded_number_of_times() -> None:
     assert stats.is_noisy(shared, 0)
     assert not stats.is_noisy(shared, stats.NOISY_REPEATS)  # then the run is kept as it is
     assert not stats.is_noisy({"rps": 1.0}, 0)  # no CPU account: nothing to judge by
+
+
+def _planned(name: str, repetitions: int) -> run.Case:
+    plan = run.Plan(repetitions=repetitions)
+    return run.Case({"id": name}, "app", "uvicorn", 1, "plain", {}, plan, 10.0)
+
+
+def test_compared_cases_take_their_rounds_in_turn() -> None:
+    bare, app, w4 = _planned("bare", 3), _planned("app", 3), _planned("w4", 3)
+    pgbench = lambda: None  # noqa: E731 - a stand-in anchor that is not a server
+    order = run.schedule([bare, app, w4], [pgbench])
+    names = [s.record["id"] if isinstance(s, run.Case) else "pgbench" for s in order]
+    # One run of every case per round; each round starts one case later than the last.
+    assert names == [
+        *("bare", "app", "w4", "pgbench"),
+        *("app", "w4", "bare", "pgbench"),
+        *("w4", "bare", "app", "pgbench"),
+    ]
+
+
+def test_a_case_with_fewer_repetitions_leaves_the_later_rounds() -> None:
+    once, thrice = _planned("once", 1), _planned("thrice", 3)
+    order = run.schedule([once, thrice])
+    assert [s.record["id"] for s in order if isinstance(s, run.Case)] == [
+        "once",
+        "thrice",
+        "thrice",
+        "thrice",
+    ]
