@@ -158,3 +158,34 @@ def test_access_fast_path_time_and_regex_special_secrets():
     assert first["user_agent"] == "x ******** y"
     assert first["path"] == "/hello/********"
     assert second["path"] == "/hello/aXbbc"
+
+
+async def test_buffered_access_lines_keep_request_time_and_id_and_scrub_escaped_secrets():
+    """Lines are formatted when the buffer is written, not when the request ends: each keeps
+    its own request's time and id, and a secret is found in its JSON-escaped spelling too
+    (quotes and backslashes), in the lines that contain it and no others."""
+    import asyncio
+    import datetime as dt
+
+    from shipshape.observability.logging import flush_logs, log_access
+
+    stream = io.StringIO()
+    secret = 'pa"ss\\word'
+    configure_logging("json", "info", secrets=[secret], stream=stream)
+    token = request_id_var.set("first")
+    log_access(_access_fields() | {"user_agent": f"x {secret} y"})
+    request_id_var.reset(token)
+    await asyncio.sleep(0.01)
+    token = request_id_var.set("second")
+    log_access(_access_fields() | {"user_agent": 'x pa"ss y'})
+    request_id_var.reset(token)
+    assert stream.getvalue() == ""  # still buffered
+    flush_logs()
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert secret not in stream.getvalue()
+    assert json.dumps(secret)[1:-1] not in stream.getvalue()
+    assert first["user_agent"] == "x ******** y"
+    assert second["user_agent"] == 'x pa"ss y'
+    assert (first["request_id"], second["request_id"]) == ("first", "second")
+    gap = dt.datetime.fromisoformat(second["time"]) - dt.datetime.fromisoformat(first["time"])
+    assert gap >= dt.timedelta(milliseconds=9)

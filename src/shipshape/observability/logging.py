@@ -10,7 +10,7 @@ import logging
 import re
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -76,28 +76,35 @@ class LogHandler(logging.StreamHandler):  # type: ignore[type-arg]
     nginx's `access_log ... buffer= flush=`: a write system call per request cost more than
     the rest of a `/livez` request (measured: 5k vs 8k req/s). Any other record, a full
     buffer, FLUSH_SECONDS, shutdown (`flush_logs`) and interpreter exit write them out first,
-    so lines keep their order; a SIGKILL loses at most FLUSH_SECONDS of access lines."""
+    so lines keep their order; a SIGKILL loses at most FLUSH_SECONDS of access lines.
+
+    The buffer holds what `render` turns into text when it is written: the access log keeps
+    a request's facts and formats a whole batch at once (`AccessLogWriter.render`)."""
 
     FLUSH_SECONDS = 0.1
     MAX_PENDING = 256
 
     def __init__(self, stream: Any) -> None:
         super().__init__(stream)
-        self.pending: list[str] = []
+        self.pending: list[Any] = []
+        self.render: Callable[[list[Any]], str] = "".join
         self.timer: asyncio.TimerHandle | None = None
         self.timer_loop: asyncio.AbstractEventLoop | None = None
 
-    def write_access(self, line: str) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
+    def write_access(self, entry: Any) -> None:
         with self.lock:  # type: ignore[union-attr]  # created by Handler.__init__
-            self.pending.append(line)
+            self.pending.append(entry)
             full = len(self.pending) >= self.MAX_PENDING
-        if full or loop is None:
+        if full:
             self.flush()
-        elif self.timer is None or self.timer_loop is not loop or loop.is_closed():
+        elif self.timer is None or not self.timer_loop.is_running():  # type: ignore[union-attr]
+            # Only here is the loop looked up: on Python 3.11 get_running_loop() costs a
+            # getpid() system call (its fork check), and a flush is usually scheduled already.
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # outside an event loop: nothing would flush later
+                self.flush()
+                return
             self.timer_loop = loop
             self.timer = loop.call_later(self.FLUSH_SECONDS, self._flush_on_timer)
 
@@ -108,7 +115,7 @@ class LogHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]
             if self.pending:
-                self.stream.write("".join(self.pending))
+                self.stream.write(self.render(self.pending))
                 self.pending.clear()
             super().flush()
 
@@ -123,20 +130,27 @@ class AccessLogWriter:
 
     Same JSON shape, stream and secret scrubbing as a record through `logging`, without the
     LogRecord, filter and formatter machinery, which cost most of a trivial request's CPU.
+    A request only records its facts (time, request id, fields); the lines are formatted and
+    scanned for secrets when the buffer is written, a batch at a time.
     """
 
     def __init__(self, handler: LogHandler, secrets: Iterable[str]) -> None:
         self.handler = handler
-        # One compiled alternation searched once over all string fields: a per-secret,
-        # per-field `in` scan cost more than the rest of the line.
+        handler.render = self.render
+        # One compiled alternation: searched once over a whole batch of lines (in their
+        # JSON-escaped spelling), then over a line's fields only when the batch has a hit.
         ordered = sorted({s for s in secrets if s}, key=len, reverse=True)
         self.secrets = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+        self.secrets_in_json = (
+            re.compile("|".join(re.escape(orjson.dumps(s).decode()[1:-1]) for s in ordered))
+            if ordered
+            else None
+        )
         self._second = -1
         self._second_text = ""
 
-    def _timestamp(self) -> str:
+    def _timestamp(self, now: float) -> str:
         """ISO 8601 UTC with milliseconds; the part up to the second is formatted once a second."""
-        now = time.time()
         second = int(now)
         if second != self._second:
             self._second = second
@@ -146,21 +160,29 @@ class AccessLogWriter:
         return f"{self._second_text}.{int((now - second) * 1000):03d}+00:00"
 
     def write(self, fields: dict[str, Any]) -> None:
-        if self.secrets is not None:
-            texts = [value for value in fields.values() if isinstance(value, str)]
-            if self.secrets.search("\0".join(texts)):
-                for key, value in fields.items():
-                    if isinstance(value, str):
-                        fields[key] = self.secrets.sub("********", value)
+        self.handler.write_access((time.time(), request_id_var.get(), fields))
+
+    def _line(self, now: float, request_id: str | None, fields: dict[str, Any]) -> bytes:
         entry: dict[str, object] = {
-            "time": self._timestamp(),
+            "time": self._timestamp(now),
             "level": "INFO",
             "logger": ACCESS_LOGGER,
             "message": f"{fields['method']} {fields['path']} {fields['status']}",
-            "request_id": request_id_var.get(),
+            "request_id": request_id,
             **fields,
         }
-        self.handler.write_access(orjson.dumps(entry, default=str).decode() + "\n")
+        return orjson.dumps(entry, default=str, option=orjson.OPT_APPEND_NEWLINE)
+
+    def render(self, entries: list[Any]) -> str:
+        text = b"".join([self._line(*entry) for entry in entries]).decode()
+        if self.secrets_in_json is None or self.secrets_in_json.search(text) is None:
+            return text
+        assert self.secrets is not None
+        for _, _, fields in entries:
+            for key, value in fields.items():
+                if isinstance(value, str):
+                    fields[key] = self.secrets.sub("********", value)
+        return b"".join([self._line(*entry) for entry in entries]).decode()
 
 
 ACCESS_LOGGER = "shipshape.access"

@@ -153,10 +153,15 @@ class PostgresStore:
 
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[PoolConnectionProxy]:
-        if self.pool is None:
+        pool = self.pool
+        if pool is None:
             raise StorageUnavailable("the connection pool is not open")
+        # asyncpg runs a timed acquire under asyncio.wait_for: a task, a timer and an extra
+        # turn of the event loop per call. With a connected idle connection the acquire
+        # cannot wait, so the timeout is only needed when the pool is busy.
+        timeout = None if pool.get_idle_size() else self.acquire_timeout
         try:
-            async with self.pool.acquire(timeout=self.acquire_timeout) as conn:
+            async with pool.acquire(timeout=timeout) as conn:
                 yield conn
         except UNAVAILABLE as exc:
             raise StorageUnavailable(type(exc).__name__) from exc
