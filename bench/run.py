@@ -10,7 +10,7 @@ single-row INSERT commits. Then the before/after variants and a 60 s W2 soak. Wr
 bench/results/<timestamp>.json, bench/results/latest.json, the chart and
 docs/performance.md.
 
-    python -m bench.run            # the full run (about 25 minutes on 2 cores)
+    python -m bench.run            # the full run (about 20 minutes on 2 cores)
     python -m bench.run --quick    # a short smoke of every step (about 7 minutes)
 """
 
