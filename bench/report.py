@@ -233,7 +233,8 @@ def markdown(results: dict[str, Any], results_path: Path, chart_path: Path) -> s
     )
     add(
         "- pgbench: `-c "
-        f"{plan['connections']} -j {plan['threads']} -M prepared`, one "
+        f"{plan['connections']} -j {plan['threads']} "
+        f"-M {(results.get('pgbench') or {}).get('mode', 'prepared')}`, one "
         "`INSERT INTO visits ... VALUES (...)` per transaction, same table and indexes.\n"
     )
     add("## Results\n")

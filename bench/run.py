@@ -264,7 +264,6 @@ class Bench:
             record["error"] = f"{type(exc).__name__}: {exc}"[:2000]
             log(f"  FAILED: {record['error'][:300]}")
             traceback.print_exc()
-        record["summary"] = stats.summarise_runs(record["runs"])
 
     def _run_once(self, case: Case, srv: procs.Server, url: str) -> dict[str, Any]:
         counts_rows = "row_checks" in case.record
@@ -293,7 +292,7 @@ class Bench:
             self.reset_visits()
         for _ in range(case.plan.repetitions):
             self.measure(case)
-        case.record.setdefault("summary", stats.summarise_runs(case.record["runs"]))
+        case.record["summary"] = stats.summarise_runs(case.record["runs"])
         return case.record
 
     def side_by_side(
@@ -310,7 +309,7 @@ class Bench:
             else:
                 step()
         for case in cases:
-            case.record.setdefault("summary", stats.summarise_runs(case.record["runs"]))
+            case.record["summary"] = stats.summarise_runs(case.record["runs"])
         return [case.record for case in cases]
 
     def _script_for(self, kind: str, plan: Plan) -> Path:
