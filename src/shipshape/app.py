@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics,
             queue_size=settings.birthday_queue_size,
             batch_size=settings.birthday_batch_size,
+            linger_seconds=settings.birthday_linger_ms / 1000,
         ),
     )
 

@@ -84,7 +84,7 @@ async def test_visits_of_cancelled_requests_are_still_committed(client):
     results = await asyncio.gather(*tasks, return_exceptions=True)
     assert sum(isinstance(r, asyncio.CancelledError) for r in results) == 50
     assert [r for r in results if not isinstance(r, asyncio.CancelledError)] == [None] * 50
-    await asyncio.wait_for(writer.queue.join(), 10)
+    await asyncio.wait_for(writer.join(), 10)
     engine = client.app.state.services.engine
     async with engine.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(Visit))).scalar_one() == 100

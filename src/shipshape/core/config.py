@@ -171,6 +171,13 @@ class Settings(BaseSettings):
     birthday_batch_size: int = Field(
         default=200, ge=1, le=10000, description="Most birthday saves written in one group commit."
     )
+    birthday_linger_ms: float = Field(
+        default=5.0,
+        ge=0,
+        le=1000,
+        description="While saves arrive closer together than this, a save waits this long for "
+        "others to share its commit; a lone save is committed at once. 0 turns it off.",
+    )
 
     otel_endpoint: str | None = Field(
         default=None, description="OTLP/HTTP traces endpoint; unset keeps tracing off."

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel
+from starlette.types import Scope
 
 from shipshape import __version__
 from shipshape.api.deps import Services, ServicesDep
@@ -56,9 +57,18 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def _wants_html(request: Request) -> bool:
-    accept = request.headers.get("accept", "")
-    return "text/html" in accept
+def _user_agent_and_accept(scope: Scope) -> tuple[str | None, str]:
+    """The two headers `GET /` reads, in one pass over the raw list (Starlette's `Headers`
+    would build an object and scan the list once per header). The first of repeats wins."""
+    user_agent: str | None = None
+    accept: str | None = None
+    for key, value in scope["headers"]:
+        if key == b"user-agent":
+            if user_agent is None:
+                user_agent = value.decode("latin-1")
+        elif key == b"accept" and accept is None:
+            accept = value.decode("latin-1")
+    return user_agent, accept or ""
 
 
 def _next_link(request: Request, cursor: str) -> str:
@@ -114,11 +124,11 @@ async def serve_index(request: Request) -> Response:
     now = utcnow()
     ip = request.scope["state"].get("client_ip") or "unknown"
     stored_ip = anonymize_ip(ip) if services.settings.anonymize_ips else ip
-    user_agent = request.headers.get("user-agent")
+    user_agent, accept = _user_agent_and_accept(request.scope)
     await services.writer.record(
         NewVisit(ip=stored_ip, user_agent=user_agent[:512] if user_agent else None, created_at=now)
     )
-    if _wants_html(request):
+    if "text/html" in accept:
         from shipshape.web import dashboard_response
 
         return dashboard_response(request)
