@@ -137,15 +137,23 @@ function bench_setup(thread)
   thread:set("seed", math.random(1, 1000000))
 end
 local seeded = false
+-- A user's GET request is built once per thread and reused: formatting every request cost
+-- wrk ~2.7 us of CPU per request, CPU the server shares (bench/NOTES.md, "Tried").
+local get_requests = {}
 function request()
   if not seeded then math.randomseed(seed or 1); seeded = true end
-  local path = "/hello/" .. username(math.random(0, users - 1))
+  local user = math.random(0, users - 1)
   if math.random() < 0.1 then
     local body = string.format('{"dateOfBirth":"19%02d-%02d-%02d"}',
       math.random(50, 99), math.random(1, 12), math.random(1, 28))
-    return wrk.format("PUT", path, put_headers, body)
+    return wrk.format("PUT", "/hello/" .. username(user), put_headers, body)
   end
-  return wrk.format("GET", path)
+  local get = get_requests[user]
+  if get == nil then
+    get = wrk.format("GET", "/hello/" .. username(user))
+    get_requests[user] = get
+  end
+  return get
 end
 """
 

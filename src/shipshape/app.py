@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             batch_size=settings.visit_batch_size,
             writers=settings.visit_writers,
         ),
-        birthdays=BatchedReader(store.birthdays),
+        birthdays=BatchedReader(metrics.timed("get_birthdays", store.birthdays)),
         birthday_writer=BirthdayWriter(
             store,
             metrics,

@@ -57,6 +57,20 @@ async def test_visits_and_db_metrics(client):
     assert "insert_visits" in operations
 
 
+@sqlite_only
+async def test_batched_birthday_reads_are_timed_per_query(client):
+    await client.put("/hello/alice", json={"dateOfBirth": "1990-01-01"})
+    for _ in range(3):
+        assert (await client.get("/hello/alice")).status_code == 200
+    text = (await client.get("/metrics")).text
+    counts = {
+        s.labels["operation"]: s.value
+        for s in samples(text, "shipshape_db_query_duration_seconds_count")
+    }
+    assert 1 <= counts["get_birthdays"] <= 3  # one per query (sequential GETs: one each)
+    assert "get_birthday" not in counts
+
+
 async def test_tracing_produces_http_and_db_spans(make_settings):
     import httpx
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor

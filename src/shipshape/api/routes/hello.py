@@ -121,8 +121,8 @@ async def serve_get_birthday(request: Request) -> Response:
     errors = username_errors(username)
     if errors:
         raise RequestValidationError(errors)
-    with services.metrics.db_operation("get_birthday"):
-        date_of_birth = await services.birthdays.get(username)
+    # Timed per batched query (`get_birthdays`), not per request: app.py wraps the store.
+    date_of_birth = await services.birthdays.get(username)
     if date_of_birth is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"User {username} not found")
     return JSON({"message": greeting(username, date_of_birth, utc_today())})
