@@ -134,3 +134,18 @@ async def test_a_cancelled_writer_task_does_not_swallow_the_next_wake_up() -> No
     await asyncio.wait_for(writer.submit("a"), 5)
     assert recorder.batches == [["a"]]
     await writer.close(1)
+
+
+async def test_writes_left_at_the_shutdown_timeout_fail_instead_of_hanging() -> None:
+    recorder = Recorder()
+    writer = _writer(recorder)
+    writer.start()
+    recorder.gate.clear()  # the database never answers
+    in_flight = asyncio.create_task(writer.submit("a"))
+    await asyncio.sleep(0.01)  # "a" is being written
+    queued = asyncio.create_task(writer.submit("b"))
+    await asyncio.sleep(0)
+    await writer.close(0.05)
+    results = await asyncio.wait_for(asyncio.gather(in_flight, queued, return_exceptions=True), 5)
+    assert [type(r) for r in results] == [WriterOverloaded, WriterOverloaded]
+    assert recorder.batches == []

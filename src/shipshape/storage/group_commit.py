@@ -134,13 +134,16 @@ class GroupCommit(Generic[T]):
             try:
                 with self.metrics.db_operation(self.operation):
                     await self.write_batch(items)
+            except asyncio.CancelledError:
+                # Stopped by close() after its grace period, mid-write: the outcome is
+                # unknown, so these requests get a 503 instead of waiting forever.
+                self._fail(batch, WriterOverloaded("shutting down"))
+                raise
             except Exception as exc:
                 logger.warning(
                     "%s: batch of %d failed: %s", self.operation, len(batch), type(exc).__name__
                 )
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+                self._fail(batch, exc)
             else:
                 self.committed(items)
                 for _, future in batch:
@@ -151,8 +154,17 @@ class GroupCommit(Generic[T]):
                 if not self.unfinished and self.drained is not None and not self.drained.done():
                     self.drained.set_result(None)
 
+    @staticmethod
+    def _fail(batch: Sequence[tuple[T, asyncio.Future[None]]], exc: BaseException) -> None:
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(exc)
+
     async def close(self, grace_seconds: float) -> None:
-        """Refuse new writes, commit every queued one, then stop the writer tasks."""
+        """Refuse new writes, commit every queued one, then stop the writer tasks.
+
+        Writes still queued or in flight when the grace period ends fail with
+        `WriterOverloaded` (a 503), so no request waits for a writer that is gone."""
         self.closed = True
         try:
             await asyncio.wait_for(self.join(), grace_seconds)
@@ -165,3 +177,6 @@ class GroupCommit(Generic[T]):
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        unwritten = list(self.pending)
+        self.pending.clear()
+        self._fail(unwritten, WriterOverloaded("not written before the shutdown timeout"))
