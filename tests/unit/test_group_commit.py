@@ -5,7 +5,7 @@ tests/integration/ (test_birthday_group_commit.py, test_concurrency.py)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import pytest
 
@@ -26,15 +26,19 @@ class Recorder:
         self.batches.append(list(batch))
 
 
-def _writer(recorder: Recorder, **options: float) -> GroupCommit[str]:
+def _writer(
+    write_batch: Callable[[Sequence[str]], Awaitable[None]], **options: float
+) -> GroupCommit[str]:
+    """A started writer (inside the test's event loop)."""
     settings: dict = {"queue_size": 100, "batch_size": 100, "writers": 1} | options
-    return GroupCommit(recorder, Metrics("0", "x"), operation="test", **settings)
+    writer = GroupCommit(write_batch, Metrics("0", "x"), operation="test", **settings)
+    writer.start()
+    return writer
 
 
 async def test_writes_queued_during_a_commit_share_the_next_one() -> None:
     recorder = Recorder()
     writer = _writer(recorder)
-    writer.start()
     recorder.gate.clear()
     first = asyncio.create_task(writer.submit("a"))
     await asyncio.sleep(0.01)  # "a" is being written, held at the gate
@@ -49,7 +53,6 @@ async def test_writes_queued_during_a_commit_share_the_next_one() -> None:
 async def test_batches_are_cut_at_batch_size() -> None:
     recorder = Recorder()
     writer = _writer(recorder, batch_size=2)
-    writer.start()
     recorder.gate.clear()
     tasks = [asyncio.create_task(writer.submit(x)) for x in "abcde"]
     await asyncio.sleep(0.01)
@@ -62,7 +65,6 @@ async def test_batches_are_cut_at_batch_size() -> None:
 async def test_a_lone_write_does_not_linger() -> None:
     recorder = Recorder()
     writer = _writer(recorder, linger_seconds=30)
-    writer.start()
     await asyncio.wait_for(writer.submit("a"), 5)  # far below the 30 s linger
     assert recorder.batches == [["a"]]
     await writer.close(1)
@@ -71,7 +73,6 @@ async def test_a_lone_write_does_not_linger() -> None:
 async def test_writes_arriving_closer_than_the_linger_wait_for_company() -> None:
     recorder = Recorder()
     writer = _writer(recorder, linger_seconds=0.3)
-    writer.start()
     await writer.submit("a")  # lone: committed at once
     second = asyncio.create_task(writer.submit("b"))  # right after "a": the batch lingers
     await asyncio.sleep(0.05)
@@ -85,7 +86,6 @@ async def test_writes_arriving_closer_than_the_linger_wait_for_company() -> None
 async def test_a_full_queue_refuses_at_once_and_close_flushes_what_is_queued() -> None:
     recorder = Recorder()
     writer = _writer(recorder, queue_size=2)
-    writer.start()
     recorder.gate.clear()
     held = asyncio.create_task(writer.submit("a"))  # taken by the writer, held at the gate
     await asyncio.sleep(0.01)
@@ -109,10 +109,7 @@ async def test_a_failed_batch_fails_its_writes_and_the_writer_goes_on() -> None:
         if len(calls) == 1:
             raise ConnectionError("database went away")
 
-    writer = GroupCommit(
-        flaky, Metrics("0", "x"), operation="test", queue_size=10, batch_size=10, writers=1
-    )
-    writer.start()
+    writer = _writer(flaky)
     with pytest.raises(ConnectionError):
         await writer.submit("a")
     await writer.submit("b")
@@ -124,7 +121,6 @@ async def test_a_failed_batch_fails_its_writes_and_the_writer_goes_on() -> None:
 async def test_a_cancelled_writer_task_does_not_swallow_the_next_wake_up() -> None:
     recorder = Recorder()
     writer = _writer(recorder)
-    writer.start()
     await asyncio.sleep(0)  # the writer is idle, waiting for work
     for task in writer.tasks:
         task.cancel()
@@ -139,7 +135,6 @@ async def test_a_cancelled_writer_task_does_not_swallow_the_next_wake_up() -> No
 async def test_writes_left_at_the_shutdown_timeout_fail_instead_of_hanging() -> None:
     recorder = Recorder()
     writer = _writer(recorder)
-    writer.start()
     recorder.gate.clear()  # the database never answers
     in_flight = asyncio.create_task(writer.submit("a"))
     await asyncio.sleep(0.01)  # "a" is being written

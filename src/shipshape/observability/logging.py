@@ -173,8 +173,11 @@ class AccessLogWriter:
         }
         return orjson.dumps(entry, default=str, option=orjson.OPT_APPEND_NEWLINE)
 
+    def _text(self, entries: list[Any]) -> str:
+        return b"".join([self._line(*entry) for entry in entries]).decode()
+
     def render(self, entries: list[Any]) -> str:
-        text = b"".join([self._line(*entry) for entry in entries]).decode()
+        text = self._text(entries)
         if self.secrets_in_json is None or self.secrets_in_json.search(text) is None:
             return text
         assert self.secrets is not None
@@ -182,7 +185,7 @@ class AccessLogWriter:
             for key, value in fields.items():
                 if isinstance(value, str):
                     fields[key] = self.secrets.sub("********", value)
-        return b"".join([self._line(*entry) for entry in entries]).decode()
+        return self._text(entries)
 
 
 ACCESS_LOGGER = "shipshape.access"
