@@ -1,6 +1,6 @@
-"""The group-commit machinery itself (storage/group_commit.py): batching, the linger, the
-bounded queue and the shutdown flush. The database side is covered on every backend in
-tests/integration/ (test_birthday_group_commit.py, test_concurrency.py)."""
+"""The group-commit machinery itself (storage/group_commit.py): batching, the gathering
+turns, the linger, the bounded queue and the shutdown flush. The database side is covered
+on every backend in tests/integration/ (test_birthday_group_commit.py, test_concurrency.py)."""
 
 from __future__ import annotations
 
@@ -59,6 +59,27 @@ async def test_batches_are_cut_at_batch_size() -> None:
     recorder.gate.set()
     await asyncio.gather(*tasks)
     assert recorder.batches == [["a", "b"], ["c", "d"], ["e"]]
+    await writer.close(1)
+
+
+@pytest.mark.parametrize(
+    ("gather_turns", "batches"), [(3, [["a", "b", "c"]]), (0, [["a"], ["b"], ["c"]])]
+)
+async def test_writes_a_few_loop_turns_behind_join_the_batch(
+    gather_turns: int, batches: list[list[str]]
+) -> None:
+    """A wave of requests reaches submit() over a few turns of the loop (the last commit's
+    responses go out, the next requests are read): by default one commit takes them all."""
+    recorder = Recorder()
+    writer = _writer(recorder, gather_turns=gather_turns)
+
+    async def submit_after(turns: int, item: str) -> None:
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        await writer.submit(item)
+
+    await asyncio.gather(*(submit_after(turns, item) for turns, item in enumerate("abc")))
+    assert recorder.batches == batches
     await writer.close(1)
 
 

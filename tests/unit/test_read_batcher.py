@@ -95,3 +95,24 @@ async def test_a_cancelled_caller_does_not_cancel_the_shared_query() -> None:
     assert await staying == 5
     with pytest.raises(asyncio.CancelledError):
         await leaving
+
+
+@pytest.mark.parametrize(
+    ("gather_turns", "queries"),
+    [(3, [["user1", "user2", "user3"]]), (0, [["user1"], ["user2"], ["user3"]])],
+)
+async def test_lookups_a_few_loop_turns_behind_join_the_query(
+    gather_turns: int, queries: list[list[str]]
+) -> None:
+    """Requests read from their sockets over the next turns of the loop share the query."""
+    fetch = Recorder()
+    reader = BatchedReader(fetch, max_in_flight=1, gather_turns=gather_turns)
+
+    async def get_after(turns: int, key: str) -> int | None:
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        return await reader.get(key)
+
+    keys = ["user1", "user2", "user3"]
+    assert await asyncio.gather(*(get_after(n, k) for n, k in enumerate(keys))) == [1, 2, 3]
+    assert fetch.queries == queries
