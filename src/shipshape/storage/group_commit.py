@@ -8,14 +8,8 @@ without limit. `close()` writes everything queued before the pool closes (shutdo
 Used for visits (`visit_writer.py`, ADR 0003) and for birthday saves (`PUT /hello`): one
 machine, two kinds of rows.
 
-Before it takes a batch, a writer lets the event loop turn a few times (`gather_turns`, 3):
-one turn runs the requests its last commit woke (they send their responses), the next reads
-the requests that arrived on their connections meanwhile, the third lets those reach
-`submit`. Without it, a writer took the first request of a new wave and left the rest for
-the next commit: with every connection waiting on a commit, the requests settle into two
-half-size waves per process, each with its own commit. Three turns cost a few µs per batch,
-never a timer: W2 at 2 workers 10.5k -> 12.4k visits/s, PostgreSQL 27 -> 17 µs per visit
-(bench/NOTES.md).
+Before it takes a batch, a writer lets the event loop turn a few times (`gather_turns`,
+`gathering.py`), so that the writes of requests already on their way join it.
 
 The queue is a plain deque with one wake-up future per idle writer task, not an
 `asyncio.Queue`: a write costs an append and a future instead of the queue's bookkeeping on
@@ -33,6 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 from shipshape.observability.metrics import Metrics
+from shipshape.storage.gathering import GATHER_TURNS, let_arrivals_join
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +49,7 @@ class GroupCommit(Generic[T]):
         batch_size: int,
         writers: int,
         linger_seconds: float = 0.0,
-        gather_turns: int = 3,
+        gather_turns: int = GATHER_TURNS,
     ) -> None:
         self.write_batch = write_batch
         self.metrics = metrics
@@ -124,11 +119,7 @@ class GroupCommit(Generic[T]):
             waiter = asyncio.get_running_loop().create_future()
             self.idle_writers.append(waiter)
             await waiter
-        # Let the requests that are already on their way join (module docstring).
-        for _ in range(self.gather_turns):
-            if len(self.pending) >= self.batch_size:
-                break
-            await asyncio.sleep(0)
+        await let_arrivals_join(self.pending, self.batch_size, self.gather_turns)
         # Writes arriving closer together than the linger: the wait is likely to bring
         # company, and a commit shared by more writes costs less per write (bench/NOTES.md).
         # A lone write (an idle server) is committed at once.

@@ -10,10 +10,9 @@ go together into the next one. With two in flight, batches under load were half 
 measured under W4 at 2 workers (medians of 3 runs), 174 instead of 160 µs of server CPU per
 request and 7.7k instead of 8.6k requests/s; a lone request still gets one round trip.
 
-Before each query the drain lets the event loop turn a few times (`gather_turns`, 3, as the
-write side does in group_commit.py), so that lookups of requests already read from their
-sockets join it instead of waiting for the next one: W4 at 2 workers 22 -> 18 µs of
-PostgreSQL CPU per request (bench/NOTES.md).
+Before each query the drain lets the event loop turn a few times (`gather_turns`,
+`gathering.py`, as group commit does), so that lookups of requests already read from their
+sockets join it: W4 at 2 workers 22 -> 18 µs of PostgreSQL CPU per request (bench/NOTES.md).
 
 Consistency is unchanged: a key joins only a query sent after the key arrived, so a read that
 starts after a write was acknowledged sees that write (read-your-writes holds across pods).
@@ -24,6 +23,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Generic, TypeVar
+
+from shipshape.storage.gathering import GATHER_TURNS, let_arrivals_join
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -38,7 +39,7 @@ class BatchedReader(Generic[K, V]):
         *,
         max_batch: int = 256,
         max_in_flight: int = 1,
-        gather_turns: int = 3,
+        gather_turns: int = GATHER_TURNS,
     ) -> None:
         self.fetch_many = fetch_many
         self.max_batch = max_batch
@@ -68,10 +69,7 @@ class BatchedReader(Generic[K, V]):
     async def _drain(self) -> None:
         try:
             while self.pending:
-                for _ in range(self.gather_turns):
-                    if len(self.pending) >= self.max_batch:
-                        break
-                    await asyncio.sleep(0)
+                await let_arrivals_join(self.pending, self.max_batch, self.gather_turns)
                 keys = list(self.pending)[: self.max_batch]
                 batch = {key: self.pending.pop(key) for key in keys}
                 try:
