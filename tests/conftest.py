@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import text
 
 from shipshape.app import create_app
+from shipshape.core.clock import Clock, system_clock
 from shipshape.core.config import Settings
 from shipshape.storage.migrate import upgrade
 from tests.support.databases import (
@@ -93,7 +94,12 @@ def db_url(
 @pytest.fixture
 def make_settings(db_url: str) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {"database_url": db_url, "log_format": "text", "access_log": False}
+        values: dict[str, Any] = {
+            "database_url": db_url,
+            "log_format": "text",
+            "access_log": False,
+            "freeze_heap": False,  # process-wide; many apps share the test process
+        }
         values.update(overrides)
         return Settings(**values)
 
@@ -107,9 +113,11 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 
 @contextlib.asynccontextmanager
 async def running_app(
-    settings: Settings, client_addr: tuple[str, int] = ("203.0.113.7", 51000)
+    settings: Settings,
+    client_addr: tuple[str, int] = ("203.0.113.7", 51000),
+    clock: Clock = system_clock,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
+    app = create_app(settings, clock=clock)
     engine = app.state.services.engine
     async with engine.begin() as conn:
         for table in ("visits", "visitors", "users"):
@@ -136,33 +144,61 @@ def app_factory(
     """For tests that need non-default settings: `async with app_factory(x=1) as client:`."""
 
     def factory(
-        client_addr: tuple[str, int] = ("203.0.113.7", 51000), **overrides: Any
+        client_addr: tuple[str, int] = ("203.0.113.7", 51000),
+        clock: Clock = system_clock,
+        **overrides: Any,
     ) -> contextlib.AbstractAsyncContextManager[httpx.AsyncClient]:
-        return running_app(make_settings(**overrides), client_addr)
+        return running_app(make_settings(**overrides), client_addr, clock)
 
     return factory
 
 
-_per_backend: Counter[str] = Counter()
+_collected: Counter[str] = Counter()  # tests per database backend, from the collection
+_passed: Counter[str] = Counter()
+_backend_of: dict[str, str] = {}
+_skipped: list[str] = []
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # After deselection (-k/-m), so that running a selection under CI=true is judged on it.
+    for item in session.items:
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("db_url") if callspec is not None else None
+        if backend is not None:
+            _backend_of[item.nodeid] = backend
+            _collected[backend] += 1
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.when == "call" and report.passed:
-        for backend in ("sqlite", "postgresql", "mariadb"):
-            if (
-                f"[{backend}" in report.nodeid
-                or f"-{backend}]" in report.nodeid
-                or f"-{backend}-" in report.nodeid
-            ):
-                _per_backend[backend] += 1
+    if report.skipped:
+        _skipped.append(report.nodeid)
+    elif report.when == "call" and report.passed and report.nodeid in _backend_of:
+        _passed[_backend_of[report.nodeid]] += 1
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if _per_backend:
-        line = ", ".join(
-            f"{kind}: {_per_backend[kind]}" for kind in ("sqlite", "postgresql", "mariadb")
-        )
-        terminalreporter.write_line(f"API tests passed per database: {line}")
+    if _collected:
+        line = ", ".join(f"{kind}: {_passed[kind]}/{_collected[kind]}" for kind in BACKENDS)
+        terminalreporter.write_line(f"database tests passed per backend: {line}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under CI=true a skipped test or a backend that ran fewer tests than were collected for
+    it fails the run: a database or tool that could not be had is a failure, not a pass."""
+    if os.environ.get("CI", "").lower() != "true" or session.config.option.collectonly:
+        return
+    short = [kind for kind in BACKENDS if _passed[kind] < _collected[kind]]
+    if _skipped or short:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            for nodeid in _skipped:
+                reporter.write_line(f"CI=true: skipped: {nodeid}", red=True)
+            for kind in short:
+                reporter.write_line(
+                    f"CI=true: {kind} passed {_passed[kind]} of {_collected[kind]} tests",
+                    red=True,
+                )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")

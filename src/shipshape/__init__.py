@@ -1,8 +1,12 @@
 """shipshape: a production-grade Python web service and the kit to ship it."""
 
+import os
 from importlib.metadata import PackageNotFoundError, version
 
 try:
-    __version__ = version("shipshape")
+    _package_version = version("shipshape")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0"
+    _package_version = "0.0.0"
+# The release version an image was built for (Dockerfile build arg VERSION -> SHIPSHAPE_VERSION),
+# else the installed package's version.
+__version__ = os.environ.get("SHIPSHAPE_VERSION") or _package_version

@@ -2,8 +2,9 @@
 
 On SIGTERM the instance turns not-ready at once but keeps accepting and serving requests for
 `drain_seconds` (endpoints and load balancers need that long to stop sending traffic), then
-stops accepting, finishes in-flight requests within `shutdown_timeout_seconds`, flushes
-pending visit writes, closes the pool and exits 0. A second signal exits at once.
+stops accepting, finishes in-flight requests and flushes the pending writes within one
+`shutdown_timeout_seconds` budget (the flush gets what the requests left), closes the pool
+and exits 0. A second signal exits at once.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import uvicorn
 
 from shipshape.app import create_app
 from shipshape.core.config import Settings
-from shipshape.core.heap import freeze_startup_heap
 from shipshape.core.state import RuntimeState
 
 logger = logging.getLogger("shipshape.server")
@@ -46,9 +46,15 @@ class DrainingServer(uvicorn.Server):
             self.force_exit = True
         self.should_exit = True
 
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        freeze_startup_heap()
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # One budget from here: uvicorn waits for in-flight requests within it, and the
+        # lifespan's queue flush gets what is left of it (not a second full timeout).
+        self.state.shutdown_deadline = (
+            time.monotonic() + self.config.timeout_graceful_shutdown
+            if self.config.timeout_graceful_shutdown is not None
+            else None
+        )
+        await super().shutdown(sockets=sockets)
 
     async def on_tick(self, counter: int) -> bool:
         if self.drain_deadline is not None and time.monotonic() >= self.drain_deadline:

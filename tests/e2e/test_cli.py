@@ -8,7 +8,7 @@ import pytest
 
 from tests.support.process import ServerProcess, cli
 
-COMMANDS = ["serve", "migrate", "prune", "check-config", "version", "healthcheck"]
+COMMANDS = ["serve", "migrate", "prune", "check-config", "version", "healthcheck", "check-writes"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

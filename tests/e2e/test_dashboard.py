@@ -43,6 +43,7 @@ from typing import Any
 import pytest
 
 from tests.support.databases import free_port
+from tests.support.nginx import render_nginx
 from tests.support.tools import require_tool, unavailable
 
 pytestmark = [pytest.mark.slow]
@@ -129,28 +130,6 @@ def _postgres() -> Iterator[str]:
 
 
 # --------------------------------------------------------------------------- nginx
-
-
-def render_nginx(prefix: Path, upstream: str, listen: str, extra_http: str = "") -> Path:
-    """Render the shipped config for a non-root, loopback nginx under ``prefix``.
-
-    The site template gets the same substitution the nginx image's entrypoint does (only the
-    named variables); nginx.conf gets its container paths (/etc/nginx, /tmp) moved under prefix.
-    """
-    template = (NGINX_DIR / "templates" / "shipshape.conf.template").read_text()
-    site = template.replace("${UPSTREAM}", upstream).replace("${LISTEN_PORT}", listen)
-    assert "${" not in site, "template uses a variable the deployment does not set"
-    etc = prefix / "etc"
-    (etc / "conf.d").mkdir(parents=True)
-    (etc / "conf.d" / "shipshape.conf").write_text(site)
-    shutil.copy("/etc/nginx/mime.types", etc / "mime.types")
-    main = (NGINX_DIR / "nginx.conf").read_text()
-    moved = {"/etc/nginx/": f"{etc}/", "/tmp/": f"{prefix}/"}
-    main = re.sub("|".join(map(re.escape, moved)), lambda m: moved[m.group(0)], main)
-    main = main.replace("http {", "http {\n" + extra_http, 1)
-    conf = etc / "nginx.conf"
-    conf.write_text(main)
-    return conf
 
 
 # --------------------------------------------------------------------------- the stack

@@ -42,6 +42,7 @@ def test_sigterm_drains_serves_in_flight_and_exits_zero(servers):
     try:
         base = server.base_url
         acknowledged: list[str] = []
+        unexpected: list[tuple[int, str]] = []  # asserted in the test's thread, not here
         refused = threading.Event()
         slow_results: list[int] = []
 
@@ -60,7 +61,9 @@ def test_sigterm_drains_serves_in_flight_and_exits_zero(servers):
                         return
                     except httpx.HTTPError:
                         continue  # a kept-alive connection closed by the server: retry anew
-                    assert response.status_code == 200, response.text
+                    if response.status_code != 200:
+                        unexpected.append((response.status_code, response.text))
+                        continue
                     acknowledged.append(agent)
                     time.sleep(0.01)
 
@@ -81,10 +84,9 @@ def test_sigterm_drains_serves_in_flight_and_exits_zero(servers):
         assert ready.status_code == 503
         assert ready.json()["checks"]["draining"] == "yes"
         assert httpx.get(f"{base}/livez", timeout=5).status_code == 200
-        served_during_drain = len(acknowledged)
         fresh = httpx.get(f"{base}/", headers={"user-agent": "during-drain"}, timeout=5)
         assert fresh.status_code == 200
-        acknowledged.append("during-drain")
+        served_at_drain_start = sum(1 for agent in acknowledged if agent.startswith("visit-"))
 
         code = server.wait(timeout=DRAIN + SHUTDOWN_TIMEOUT + 5)
         elapsed = time.monotonic() - signalled
@@ -96,11 +98,14 @@ def test_sigterm_drains_serves_in_flight_and_exits_zero(servers):
         assert elapsed < DRAIN + SHUTDOWN_TIMEOUT, elapsed
         assert elapsed >= DRAIN - 0.5  # it did keep serving for the drain period
         assert slow_results == [200] * 4  # in-flight requests finished
-        assert len(acknowledged) > served_during_drain  # traffic kept flowing in the drain
+        assert unexpected == []
+        # The steady client kept being served after the drain began (not only before it).
+        assert sum(1 for a in acknowledged if a.startswith("visit-")) > served_at_drain_start
+        acknowledged.append("during-drain")
         stored = asyncio.run(_stored_user_agents(url))
         missing = set(acknowledged) - stored
         assert not missing, f"{len(missing)} acknowledged visits lost"
-        assert "visits flushed, pool closed" in server.output()
+        assert "flushed, pool closed" in server.output()
     finally:
         server.stop()
 

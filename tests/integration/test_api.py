@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import pytest
 
-def today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
+from tests.support.clock import at
 
 
 async def test_index_records_visit_and_greets(client):
@@ -89,27 +89,53 @@ async def test_visitors_pagination(client):
     assert (await client.get(nxt)).json() == []
 
 
-async def test_hello_put_then_get(client):
-    dob = (
-        today().replace(year=today().year - 30)
-        if not (today().month == 2 and today().day == 29)
-        else dt.date(1990, 2, 28)
-    )
-    put = await client.put("/hello/alice", json={"dateOfBirth": dob.isoformat()})
-    assert put.status_code == 204
-    assert put.content == b""
-    got = await client.get("/hello/alice")
-    assert got.status_code == 200
-    assert got.json() == {"message": "Hello, alice! Happy birthday!"}
+@pytest.mark.parametrize(
+    ("today", "dob", "message"),
+    [
+        (dt.date(2025, 6, 15), "1990-06-15", "Hello, alice! Happy birthday!"),
+        (dt.date(2025, 6, 15), "1990-06-16", "Hello, alice! Your birthday is in 1 day(s)"),
+        (dt.date(2025, 6, 15), "1990-06-20", "Hello, alice! Your birthday is in 5 day(s)"),
+        (dt.date(2025, 6, 15), "1990-06-14", "Hello, alice! Your birthday is in 364 day(s)"),
+        (dt.date(2023, 6, 15), "1990-06-14", "Hello, alice! Your birthday is in 365 day(s)"),
+        # 29 February: on the day in a leap year, on 28 February otherwise.
+        (dt.date(2024, 2, 29), "2000-02-29", "Hello, alice! Happy birthday!"),
+        (dt.date(2025, 2, 28), "2000-02-29", "Hello, alice! Happy birthday!"),
+        (dt.date(2024, 2, 28), "2000-02-29", "Hello, alice! Your birthday is in 1 day(s)"),
+        (dt.date(2024, 12, 31), "1990-01-01", "Hello, alice! Your birthday is in 1 day(s)"),
+    ],
+)
+async def test_hello_put_then_get(app_factory, today, dob, message):
+    """The exact text existing clients compare, on a fixed clock ("today" is UTC)."""
+    async with app_factory(clock=at(today)) as client:
+        put = await client.put("/hello/alice", json={"dateOfBirth": dob})
+        assert put.status_code == 204
+        assert put.content == b""
+        got = await client.get("/hello/alice")
+        assert got.status_code == 200
+        assert got.json() == {"message": message}
 
 
-async def test_hello_days_until_birthday_and_update(client):
-    tomorrow = today() + dt.timedelta(days=1)
-    dob = dt.date(1990, tomorrow.month, min(tomorrow.day, 28))
-    await client.put("/hello/bob", json={"dateOfBirth": "1990-01-01"})
-    await client.put("/hello/bob", json={"dateOfBirth": dob.isoformat()})
-    message = (await client.get("/hello/bob")).json()["message"]
-    assert re.fullmatch(r"Hello, bob! Your birthday is in \d+ days?", message), message
+async def test_hello_update_replaces_the_date(app_factory):
+    async with app_factory(clock=at(dt.date(2025, 6, 15))) as client:
+        await client.put("/hello/bob", json={"dateOfBirth": "1990-01-01"})
+        await client.put("/hello/bob", json={"dateOfBirth": "1990-06-17"})
+        message = (await client.get("/hello/bob")).json()["message"]
+        assert message == "Hello, bob! Your birthday is in 2 day(s)"
+
+
+async def test_future_date_is_judged_by_the_service_clock(app_factory):
+    clock = at(dt.date(2025, 6, 15))
+    async with app_factory(clock=clock) as client:
+        tomorrow = await client.put("/hello/bob", json={"dateOfBirth": "2025-06-16"})
+        assert tomorrow.status_code == 422
+        assert "Date of birth cannot be in the future" in tomorrow.text
+        assert (
+            await client.put("/hello/bob", json={"dateOfBirth": "2025-06-15"})
+        ).status_code == 204
+        clock.set_today(dt.date(2025, 6, 16))
+        assert (
+            await client.put("/hello/bob", json={"dateOfBirth": "2025-06-16"})
+        ).status_code == 204
 
 
 async def test_hello_unknown_user(client):

@@ -7,8 +7,9 @@ import datetime as dt
 
 from sqlalchemy import select
 
+from shipshape.domain.records import BirthdaySave
 from shipshape.storage.models import User
-from shipshape.storage.repositories import BirthdaySave, last_save_per_user
+from shipshape.storage.store import last_save_per_user
 
 NOW = dt.datetime(2026, 12, 1, 12, 0)
 
@@ -55,17 +56,27 @@ async def test_saves_of_one_user_in_one_batch_keep_the_last_arrival(client) -> N
 async def test_a_full_queue_answers_503_at_once(app_factory) -> None:
     async with app_factory(birthday_queue_size=1) as client:
         writer = client.app.state.services.birthday_writer
-        for task in writer.tasks:  # hold the writer so the queue stays full
-            task.cancel()
+        real_write, gate = writer.write_batch, asyncio.Event()
+
+        async def held(batch):  # hold the writer (mid-commit) so the queue stays full
+            await gate.wait()
+            await real_write(batch)
+
+        writer.write_batch = held
+        in_flight = asyncio.create_task(
+            writer.submit(BirthdaySave("carl", dt.date(1990, 1, 1), NOW))
+        )
+        for _ in range(10):  # the writer takes "carl" and waits at the gate
+            await asyncio.sleep(0)
         blocked = asyncio.create_task(writer.submit(BirthdaySave("dave", dt.date(1990, 1, 1), NOW)))
         await asyncio.sleep(0)
         response = await client.put("/hello/erin", json={"dateOfBirth": "1990-01-01"})
         assert response.status_code == 503
         assert response.headers["retry-after"] == "1"
         assert response.json() == {"detail": "Service overloaded, retry later"}
-        writer.start()  # the queued save is still committed, and answered
-        await asyncio.wait_for(blocked, 10)
-        assert "dave" in await _birthdays(client)
+        gate.set()  # the held and the queued saves are still committed, and answered
+        await asyncio.wait_for(asyncio.gather(in_flight, blocked), 10)
+        assert {"carl", "dave"} <= set(await _birthdays(client))
 
 
 async def test_shutdown_commits_queued_saves(app_factory) -> None:

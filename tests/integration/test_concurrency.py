@@ -68,7 +68,7 @@ async def test_concurrent_greetings_are_exact_and_read_their_writes(client):
 async def test_visits_of_cancelled_requests_are_still_committed(client):
     """A client that disconnects while its visit waits for the group commit cancels only its
     own wait: the row is queued and committed with the batch, the other requests unharmed."""
-    from shipshape.storage.repositories import NewVisit
+    from shipshape.domain.records import NewVisit
 
     writer = client.app.state.services.writer
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -128,10 +128,11 @@ def test_tracing_off_loads_no_tracing_machinery(tmp_path):
 
 
 @sqlite_only
-async def test_liveness_fast_path_matches_the_documented_route(client):
+async def test_liveness_answers_get_and_head_on_both_paths(client):
     from shipshape.api.routes.probes import livez
 
     fast = await client.get("/livez", headers={"x-request-id": "probe-1"})
+    assert (await client.head("/livez")).status_code == 200
     reference = await livez()
     assert fast.status_code == reference.status_code == 200
     assert fast.content == reference.body

@@ -7,8 +7,8 @@ import datetime as dt
 from sqlalchemy import func, select
 
 from shipshape.cli import _prune
+from shipshape.domain.records import NewVisit
 from shipshape.storage.models import Visit, Visitor
-from shipshape.storage.repositories import NewVisit
 
 
 async def test_prune_deletes_only_expired_rows(client, settings):

@@ -1,5 +1,6 @@
-"""`shipshape serve` freezes the start-up heap and raises the young-generation threshold once
-the app has started (server.py, core/heap.py)."""
+"""The app freezes its start-up heap and raises the young-generation threshold in its
+lifespan (app.py, core/heap.py): under `shipshape serve` and under any other ASGI server, here
+plain `uvicorn.Server` as `uvicorn shipshape.asgi:app` runs it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import gc
 import socket
 
 import httpx
+import pytest
 import uvicorn
 
 from shipshape.app import create_app
@@ -16,13 +18,21 @@ from shipshape.core.heap import YOUNG_THRESHOLD
 from shipshape.server import DrainingServer
 
 
-async def test_server_freezes_the_heap_after_startup_and_still_serves(settings: Settings):
+@pytest.mark.parametrize("server_class", ["shipshape serve", "uvicorn"])
+async def test_server_freezes_the_heap_after_startup_and_still_serves(
+    make_settings, server_class: str
+):
+    settings: Settings = make_settings(freeze_heap=True)
     gc.unfreeze()
     threshold = gc.get_threshold()
     gc.set_threshold(700, 10, 10)
     app = create_app(settings)
     config = uvicorn.Config(app, loop="none", lifespan="on", log_config=None)
-    server = DrainingServer(config, app.state.services.state, drain_seconds=0)
+    server = (
+        DrainingServer(config, app.state.services.state, drain_seconds=0)
+        if server_class == "shipshape serve"
+        else uvicorn.Server(config)
+    )
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen()

@@ -32,9 +32,11 @@ def test_days_until_birthday(dob, today, days):
 
 def test_greeting_messages():
     assert greeting("alice", D(1990, 6, 15), D(2024, 6, 15)) == "Hello, alice! Happy birthday!"
-    assert (
-        greeting("bob", D(1990, 6, 16), D(2024, 6, 15)) == "Hello, bob! Your birthday is in 1 day"
-    )
-    assert (
-        greeting("bob", D(1990, 6, 20), D(2024, 6, 15)) == "Hello, bob! Your birthday is in 5 days"
-    )
+
+
+@pytest.mark.parametrize("days", [1, 2, 5, 364, 365])
+def test_greeting_says_day_s_literally_for_every_count(days):
+    """Existing clients compare the message exactly: `day(s)` for every N, 1 included."""
+    today = D(2023, 6, 15)
+    dob = (today + dt.timedelta(days=days)).replace(year=1990)
+    assert greeting("bob", dob, today) == f"Hello, bob! Your birthday is in {days} day(s)"

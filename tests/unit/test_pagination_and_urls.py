@@ -1,7 +1,7 @@
 import pytest
 
+from shipshape.core.database_url import UnsupportedDatabaseURL, redact_url, to_async_url
 from shipshape.domain.pagination import InvalidCursor, decode_cursor, encode_cursor
-from shipshape.storage.urls import UnsupportedDatabaseURL, redact_url, to_async_url
 
 
 def test_cursor_round_trip():

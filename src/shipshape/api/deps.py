@@ -1,7 +1,7 @@
-"""Typed dependencies: routers receive services, never globals or os.environ.
+"""Typed dependencies: routes receive services, never globals or os.environ.
 
-Every dependency is `async def` on purpose: FastAPI runs plain `def` dependencies in a thread
-pool, which costs a thread hop per dependency per request (measured: most of a request's CPU).
+Every dependency is `async def`: FastAPI runs plain `def` dependencies in a thread pool, a
+thread hop per dependency per request. `Services` is built once per app by `create_app`.
 """
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ import secrets
 from dataclasses import dataclass
 from typing import Annotated
 
+import psutil
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shipshape.core.clock import Clock
 from shipshape.core.config import Settings
 from shipshape.core.readiness import ReadinessChecker
 from shipshape.core.state import RuntimeState
@@ -28,7 +30,7 @@ from shipshape.storage.visit_writer import VisitWriter
 @dataclass
 class Services:
     settings: Settings
-    engine: AsyncEngine  # migrations check, readiness, admin and maintenance statements
+    engine: AsyncEngine  # migrations and maintenance statements (SQLAlchemy)
     store: Store  # the API's data operations (PostgreSQL: asyncpg directly)
     metrics: Metrics
     state: RuntimeState
@@ -36,6 +38,9 @@ class Services:
     writer: VisitWriter
     birthdays: BatchedReader[str, dt.date]  # GET /hello: concurrent lookups share one query
     birthday_writer: BirthdayWriter  # PUT /hello: concurrent saves share one commit
+    clock: Clock  # "now" in UTC; tests fix it
+    process: psutil.Process  # this process, for /stats (CPU percentages need one handle)
+    hostname: str
 
 
 async def get_services(request: Request) -> Services:
@@ -44,7 +49,7 @@ async def get_services(request: Request) -> Services:
 
 
 async def client_ip(request: Request) -> str:
-    """Resolved once by the request middleware from trusted proxies only."""
+    """Resolved once per request by the request middleware, from trusted proxies only."""
     value = request.scope.get("state", {}).get("client_ip")
     return str(value) if value else "unknown"
 

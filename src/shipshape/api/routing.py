@@ -1,97 +1,156 @@
-"""The hot endpoints' route type and the layer that serves them (ADR 0005)."""
+"""`DirectRoute`: a FastAPI route that binds its endpoint's arguments itself when it can.
+
+Every route of the service is an ordinary FastAPI declaration: its signature is its contract,
+the OpenAPI document describes it, and it runs behind every middleware, a user's included. For
+the requests FastAPI would accept as they are, this route class calls the endpoint after
+validating its parameters with FastAPI's own field validators, instead of FastAPI's general
+dependency solver, which costs more than the work of most requests here (docs/adr/0005,
+addendum 2). Whenever the shortcut is not certain to give FastAPI's result it steps aside
+and FastAPI's handler serves the request:
+
+- a dependency override is set on the app (`app.dependency_overrides`);
+- a parameter, a header, the query or the body does not validate: FastAPI answers, so every
+  error is exactly FastAPI's (tests/integration/test_error_parity.py);
+- the body is not `application/json`, or is empty;
+- the endpoint uses something the binder does not handle (forms, background tasks, security
+  scopes, generator dependencies, sub-dependencies with parameters of their own, or a return
+  value that is not a `Response`): then the route is FastAPI's handler from the start.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+import inspect
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from starlette._utils import get_route_path
+import orjson
+from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import (
+    get_typed_return_annotation,
+    request_body_to_args,
+    request_params_to_args,
+)
+from fastapi.params import Form
+from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+Binder = Callable[[Request], Awaitable[dict[str, Any] | None]]
+Resolver = Callable[[Request], Awaitable[Any]]
 
 
-class HotRoute(Route):
-    """Records itself in `scope["route"]` like FastAPI's routes (metrics, access log and traces
-    are labelled by its template), and answers only the methods given: no implicit HEAD, so
-    `HEAD /` cannot record a visit."""
+class DirectRoute(APIRoute):
+    def get_route_handler(self) -> Handler:
+        framework = super().get_route_handler()
+        bind = _compile_binder(self)
+        call = self.dependant.call
+        if bind is None or call is None:
+            return framework
+        provider = self.dependency_overrides_provider
 
-    def __init__(
-        self, path: str, endpoint: Callable[[Request], Awaitable[Response]], *, methods: list[str]
-    ) -> None:
-        super().__init__(path, endpoint, methods=methods)
-        self.methods: set[str] = set(methods)
+        async def handler(request: Request) -> Response:
+            if provider is not None and getattr(provider, "dependency_overrides", None):
+                return await framework(request)
+            arguments = await bind(request)
+            if arguments is None:
+                return await framework(request)
+            response: Response = await call(**arguments)
+            return response
 
-    def matches(self, scope: Scope) -> tuple[Match, MutableMapping[str, Any]]:
-        match, child_scope = super().matches(scope)
-        if match != Match.NONE:
-            child_scope["route"] = self
-        return match, child_scope
+        return handler
 
 
-class HotPath:
-    """Serves the hot routes ahead of the framework's remaining layers.
-
-    Between the service middleware and a hot endpoint, Starlette/FastAPI add an exception
-    telemetry layer, a body-limit layer, the exception middleware, an exit-stack layer, the
-    router and two exception-handling wrappers: each an extra coroutine frame and `send`
-    closure per message, a large share of a request that does little else. This layer
-    matches the hot routes itself and maps their exceptions with the app's own exception
-    handlers (so responses are the same); anything else, including a wrong method on a hot
-    path (405), goes on to the framework, whose route table lists the hot routes too.
-    """
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        routes: list[HotRoute],
-        exception_handlers: Mapping[Any, Callable[[Request, Exception], Any]],
-    ) -> None:
-        self.app = app
-        # Paths without parameters are found with one dict lookup; the rest by their regex.
-        self.static = {r.path: r for r in routes if not r.param_convertors}
-        self.routes: dict[str, list[HotRoute]] = {}  # by method: one regex match per request
-        for route in routes:
-            if route.param_convertors:
-                for method in route.methods:
-                    self.routes.setdefault(method, []).append(route)
-        self.exception_handlers = exception_handlers
-
-    def _handler_for(self, exc: Exception) -> Callable[[Request, Exception], Any] | None:
-        for cls in type(exc).__mro__:
-            handler = self.exception_handlers.get(cls)
-            if handler is not None:
-                return handler
+def _request_only(dependant: Dependant) -> Resolver | None:
+    """A dependency computed from the request alone (`async def dep(request: Request)`)."""
+    call = dependant.call
+    if call is None or not inspect.iscoroutinefunction(call) or dependant.name is None:
         return None
+    if (
+        dependant.path_params
+        or dependant.query_params
+        or dependant.header_params
+        or dependant.cookie_params
+        or dependant.body_params
+        or dependant.dependencies
+        or dependant.websocket_param_name
+        or dependant.http_connection_param_name
+        or dependant.response_param_name
+        or dependant.background_tasks_param_name
+        or dependant.security_scopes_param_name
+    ):
+        return None
+    name = dependant.request_param_name
+    if name is None:
+        return lambda _request: call()
+    return lambda request: call(**{name: request})
 
-    def _match(self, scope: Scope) -> HotRoute | None:
-        route = self.static.get(get_route_path(scope))
-        if route is not None:
-            if scope["method"] not in route.methods:
+
+def _compile_binder(route: APIRoute) -> Binder | None:
+    dependant = route.dependant
+    call = dependant.call
+    if call is None or not inspect.iscoroutinefunction(call):
+        return None
+    returns = get_typed_return_annotation(call)
+    if not (inspect.isclass(returns) and issubclass(returns, Response)):
+        return None
+    if (
+        dependant.websocket_param_name
+        or dependant.http_connection_param_name
+        or dependant.response_param_name
+        or dependant.background_tasks_param_name
+        or dependant.security_scopes_param_name
+    ):
+        return None
+    resolvers: list[tuple[str, Resolver]] = []
+    for sub in dependant.dependencies:
+        resolver = _request_only(sub)
+        if resolver is None or sub.name is None:
+            return None
+        resolvers.append((sub.name, resolver))
+    body_fields = dependant.body_params
+    body_field = route.body_field
+    embedded = route._embed_body_fields  # FastAPI's own flag: several body fields, or embed=
+    if body_fields and (body_field is None or isinstance(body_field.field_info, Form) or embedded):
+        return None
+    params: list[tuple[list[Any], Callable[[Request], Any]]] = [
+        (fields, received)
+        for fields, received in (
+            (dependant.path_params, lambda request: request.path_params),
+            (dependant.query_params, lambda request: request.query_params),
+            (dependant.header_params, lambda request: request.headers),
+            (dependant.cookie_params, lambda request: request.cookies),
+        )
+        if fields
+    ]
+    request_name = dependant.request_param_name
+
+    async def bind(request: Request) -> dict[str, Any] | None:
+        values: dict[str, Any] = {}
+        for fields, received in params:
+            bound, errors = request_params_to_args(fields, received(request))
+            if errors:
                 return None
-            scope["endpoint"] = route.endpoint
-            scope["path_params"] = {}
-            scope["route"] = route
-            return route
-        for route in self.routes.get(scope["method"], ()):
-            match, child_scope = route.matches(scope)
-            if match is Match.FULL:
-                scope.update(child_scope)
-                return route
-        return None
+            values.update(bound)
+        if body_fields:
+            content_type = request.headers.get("content-type", "")
+            if content_type.partition(";")[0].strip().lower() != "application/json":
+                return None
+            try:
+                raw = await request.body()
+                received_body = orjson.loads(raw) if raw else None
+            except Exception:  # a disconnect or malformed JSON: FastAPI says what
+                return None
+            if received_body is None:
+                return None
+            bound, errors = await request_body_to_args(body_fields, received_body, False)
+            if errors:
+                return None
+            values.update(bound)
+        for name, resolver in resolvers:
+            values[name] = await resolver(request)
+        if request_name is not None:
+            values[request_name] = request
+        return values
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = self._match(scope) if scope["type"] == "http" else None
-        if route is None:
-            await self.app(scope, receive, send)
-            return
-        request = Request(scope, receive, send)
-        try:
-            response = await route.endpoint(request)
-        except Exception as exc:
-            handler = self._handler_for(exc)
-            if handler is None:
-                raise
-            response = await handler(request, exc)
-        await response(scope, receive, send)
+    return bind

@@ -16,6 +16,13 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from shipshape.core.database_url import (
+    UnsupportedDatabaseURL,
+    redact_url,
+    to_async_url,
+    url_password,
+)
+
 ENV_PREFIX = "SHIPSHAPE_"
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 REDACTED = "********"
@@ -95,6 +102,13 @@ class Settings(BaseSettings):
     db_connect_timeout_seconds: float = Field(
         default=5.0, gt=0, description="Timeout to open a database connection."
     )
+    db_statement_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="Bound on every database round trip (PostgreSQL command timeout, MySQL "
+        "read timeout); a slower answer fails the request with 503.",
+    )
 
     host: str = Field(default="127.0.0.1", description="Bind address of `shipshape serve`.")
     port: int = Field(default=8000, ge=1, le=65535, description="Bind port of `shipshape serve`.")
@@ -112,6 +126,11 @@ class Settings(BaseSettings):
             ipaddress.ip_network("::1/128"),
         ],
         description="Comma-separated CIDRs whose X-Forwarded-For / Forwarded headers are honoured.",
+    )
+    forwarded_header: Literal["x-forwarded-for", "forwarded"] = Field(
+        default="x-forwarded-for",
+        description="The header the trusted proxies write (x-forwarded-for or forwarded, RFC "
+        "7239); only that one is read, all its lines joined in order.",
     )
     max_body_bytes: int = Field(
         default=65536, ge=1024, le=16 * 1024 * 1024, description="Largest accepted request body."
@@ -179,6 +198,21 @@ class Settings(BaseSettings):
         "others to share its commit; a lone save is committed at once. 0 turns it off.",
     )
 
+    freeze_heap: bool = Field(
+        default=True,
+        description="At start-up, move the heap into the collector's permanent generation and "
+        "collect the young generation less often (core/heap.py). Process-wide: turn it off "
+        "when several apps share a process (tests).",
+    )
+
+    write_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="Deadline of a group commit (visits, birthday saves): writes the database "
+        "has not committed by then, or that waited in the queue as long, answer 503.",
+    )
+
     otel_endpoint: str | None = Field(
         default=None, description="OTLP/HTTP traces endpoint; unset keeps tracing off."
     )
@@ -205,11 +239,6 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _strict_cidrs(cls, value: list[IPNetwork]) -> list[IPNetwork]:
-        return value
-
     @field_validator("admin_token")
     @classmethod
     def _token_strength(cls, value: SecretStr | None) -> SecretStr | None:
@@ -222,8 +251,6 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: SecretStr) -> SecretStr:
-        from shipshape.storage.urls import UnsupportedDatabaseURL, to_async_url
-
         try:
             to_async_url(value.get_secret_value())
         except UnsupportedDatabaseURL as exc:
@@ -233,15 +260,11 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         """The async SQLAlchemy URL, with SHIPSHAPE_DATABASE_PASSWORD applied."""
-        from shipshape.storage.urls import to_async_url
-
         password = self.database_password.get_secret_value() if self.database_password else None
         return to_async_url(self.database_url.get_secret_value(), password=password)
 
     def redacted(self) -> dict[str, Any]:
         """Effective configuration safe to show: secrets masked, DSN password removed."""
-        from shipshape.storage.urls import redact_url
-
         out: dict[str, Any] = {}
         for name, field in type(self).model_fields.items():
             value = getattr(self, name)
@@ -260,8 +283,6 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """Every secret in clear, for log scrubbing and tests that prove nothing leaks."""
-        from shipshape.storage.urls import url_password
-
         secrets = [
             s.get_secret_value()
             for s in (self.admin_token, self.database_password)

@@ -23,6 +23,16 @@ class RuntimeState:
     draining: bool = False
     disabled_by_operator: bool = False
     faults: Faults = field(default_factory=Faults)
+    # time.monotonic() by which shutdown must be over, set when the server stops accepting:
+    # finishing in-flight requests and flushing the write queues share this one budget.
+    shutdown_deadline: float | None = None
 
     def begin_drain(self) -> None:
         self.draining = True
+
+    def shutdown_budget(self, total: float) -> float:
+        """Seconds left of the shutdown budget; all of `total` if the server set no deadline
+        (another ASGI server, a test client)."""
+        if self.shutdown_deadline is None:
+            return total
+        return max(0.0, self.shutdown_deadline - time.monotonic())

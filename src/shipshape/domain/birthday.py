@@ -30,5 +30,5 @@ def greeting(username: str, date_of_birth: dt.date, today: dt.date) -> str:
     days = days_until_birthday(date_of_birth, today)
     if days == 0:
         return f"Hello, {username}! Happy birthday!"
-    unit = "day" if days == 1 else "days"
-    return f"Hello, {username}! Your birthday is in {days} {unit}"
+    # `day(s)` literally, for every N: existing clients compare the message exactly.
+    return f"Hello, {username}! Your birthday is in {days} day(s)"

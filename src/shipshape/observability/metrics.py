@@ -100,6 +100,12 @@ class Metrics:
             "Visits refused with 503 because the write queue was full.",
             registry=r,
         )
+        self.writer_restarts = Counter(
+            "shipshape_writer_restarts",
+            "Group-commit writer tasks that died and were replaced, by operation.",
+            ["operation"],
+            registry=r,
+        )
         self.ready = Gauge(
             "shipshape_ready", "1 when the instance reports ready, else 0.", registry=r
         )

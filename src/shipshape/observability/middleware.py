@@ -1,42 +1,33 @@
-"""One pure-ASGI middleware for the per-request cross-cutting work: request id, body limit,
-RED metrics per route template, access log, and Connection: close while draining.
+"""One pure-ASGI middleware for the per-request cross-cutting work: request id, client address,
+body limit, RED metrics per route template, access log, and Connection: close while draining.
 
-Pure ASGI (not BaseHTTPMiddleware) keeps it cheap on the hot path and streaming-safe."""
+It is the first layer inside Starlette's error middleware and answers an unexpected error
+itself, with the app's error handler, so every response (a 500 included) carries
+`X-Request-ID` and every log line of the request, the error's included, carries its id.
+Pure ASGI (not BaseHTTPMiddleware) keeps it cheap and streaming-safe."""
 
 from __future__ import annotations
 
-import functools
-import os
-import random
 import re
+import secrets
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shipshape.core.state import RuntimeState
-from shipshape.domain.network import forwarded_for_chain, resolve_client_ip
+from shipshape.domain.network import IPNetwork, TrustedProxies, forwarded_chain
 from shipshape.observability.logging import log_access, request_id_var
 from shipshape.observability.metrics import UNMATCHED_ROUTE, Metrics
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 STATUS_CLASSES = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
+# Metric labels stay bounded whatever method a client sends.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 TOO_LARGE = b'{"detail":"Request body too large"}'
-# Request ids need uniqueness, not secrecy: a generator seeded once from the OS, instead of a
-# getrandom() system call per request.
-_ids = random.Random(os.urandom(32))
-
-
-_READ_HEADERS = frozenset(
-    {
-        b"x-request-id",
-        b"x-forwarded-for",
-        b"forwarded",
-        b"content-length",
-        b"transfer-encoding",
-        b"user-agent",
-    }
-)
 
 
 class RequestMiddleware:
@@ -44,36 +35,36 @@ class RequestMiddleware:
         self,
         app: ASGIApp,
         *,
+        error_handler: Callable[[Request, Exception], Awaitable[Response]] | None,
         metrics: Metrics,
         state: RuntimeState,
-        trusted_proxies: list[Any],
+        trusted_proxies: list[IPNetwork],
+        forwarded_header: str,
         max_body_bytes: int,
         access_log: bool,
     ) -> None:
         self.app = app
+        self.error_handler = error_handler
         self.metrics = metrics
         self.state = state
-        self.trusted_proxies = trusted_proxies
+        self.trusted_proxies = TrustedProxies(trusted_proxies)
+        self.forwarded_header_name = forwarded_header
+        self.forwarded_header = forwarded_header.encode("latin-1")
         self.max_body_bytes = max_body_bytes
         self.access_log = access_log
-        # Both caches are bounded by what they key on: a few peers and header values, and
-        # method x route template x status class.
-        self._client_ip = functools.lru_cache(maxsize=4096)(self._resolve_client_ip)
+        # Metric children by label values: bounded (known methods x route templates x status
+        # classes), looked up once instead of through prometheus_client's labels() each time.
         self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
-        self._in_progress: dict[str, Any] = {}
-
-    def _resolve_client_ip(self, peer: str | None, xff: str | None, fwd: str | None) -> str:
-        return resolve_client_ip(peer, forwarded_for_chain(xff, fwd), self.trusted_proxies)
+        self._in_progress = {m: metrics.in_progress.labels(m) for m in (*KNOWN_METHODS, "OTHER")}
 
     def _observe(self, method: str, template: str, status_class: str, duration: float) -> None:
         key = (method, template, status_class)
         children = self._children.get(key)
         if children is None:
-            children = (
+            children = self._children[key] = (
                 self.metrics.requests.labels(method, template, status_class),
                 self.metrics.latency.labels(method, template),
             )
-            self._children[key] = children
         children[0].inc()
         children[1].observe(duration)
 
@@ -82,37 +73,49 @@ class RequestMiddleware:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        headers: dict[bytes, str] = {}
-        for key, value in scope["headers"]:  # one pass; the first of repeated headers wins
-            if key in _READ_HEADERS and key not in headers:
-                headers[key] = value.decode("latin-1")
-        incoming = headers.get(b"x-request-id")
+        incoming_id: str | None = None
+        user_agent: str | None = None
+        declared_length: str | None = None
+        chunked = False
+        forwarded: list[str] = []
+        for key, raw in scope["headers"]:
+            if key == self.forwarded_header:
+                forwarded.append(raw.decode("latin-1"))  # every line, in order
+            elif key == b"x-request-id" and incoming_id is None:
+                incoming_id = raw.decode("latin-1")
+            elif key == b"user-agent" and user_agent is None:
+                user_agent = raw.decode("latin-1")
+            elif key == b"content-length" and declared_length is None:
+                declared_length = raw.decode("latin-1")
+            elif key == b"transfer-encoding":
+                chunked = True
         request_id = (
-            incoming if incoming and REQUEST_ID.match(incoming) else f"{_ids.getrandbits(128):032x}"
+            incoming_id if incoming_id and REQUEST_ID.match(incoming_id) else secrets.token_hex(16)
         )
         token = request_id_var.set(request_id)
         peer = scope["client"][0] if scope.get("client") else None
-        client_ip = self._client_ip(
-            peer, headers.get(b"x-forwarded-for"), headers.get(b"forwarded")
+        client_ip = self.trusted_proxies.client_ip(
+            peer, forwarded_chain(self.forwarded_header_name, forwarded)
         )
         scope.setdefault("state", {})["client_ip"] = client_ip
         scope["state"]["request_id"] = request_id
-        method = scope["method"]
+        method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
         status = 500
         response_started = False
         rejected = False
-        in_progress = self._in_progress.get(method)
-        if in_progress is None:
-            in_progress = self._in_progress[method] = self.metrics.in_progress.labels(method)
+        in_progress = self._in_progress[method]
         in_progress.inc()
         self.metrics.total_requests += 1
 
-        declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+        if (
+            declared_length is not None
+            and declared_length.isdigit()
+            and int(declared_length) > self.max_body_bytes
+        ):
             await self._reject_too_large(send, request_id)
             status, response_started = 413, True
             receive_checked = receive
-        elif declared is None and b"transfer-encoding" not in headers:
+        elif declared_length is None and not chunked:
             receive_checked = receive  # no body to count (RFC 9112 §6.3)
         else:
             received = 0
@@ -152,28 +155,33 @@ class RequestMiddleware:
             if status != 413:
                 try:
                     await self.app(scope, receive_checked, send_wrapped)
-                except Exception:
-                    if not rejected:
-                        raise
+                except Exception as exc:
+                    if rejected:
+                        pass  # the 413 is the answer; the app failed reading the cut body
+                    elif response_started or self.error_handler is None:
+                        raise  # too late to answer: the server closes the connection
+                    else:
+                        # The handler logs the error under this request's id and answers
+                        # 500; the error is not raised further, so nothing logs it twice.
+                        response = await self.error_handler(Request(scope), exc)
+                        await response(scope, receive, send_wrapped)
         finally:
             duration = time.perf_counter() - start
             route = scope.get("route")
             template = getattr(route, "path", None) or UNMATCHED_ROUTE
-            if status == 404 and route is None:
-                template = UNMATCHED_ROUTE
             status_class = STATUS_CLASSES.get(status // 100, "5xx")
             self._observe(method, template, status_class, duration)
             in_progress.dec()
             if self.access_log:
                 log_access(
                     {
-                        "method": method,
+                        "method": scope["method"],
                         "path": scope["path"],
                         "route": template,
                         "status": status,
                         "duration_ms": round(duration * 1000, 2),
                         "client_ip": client_ip,
-                        "user_agent": headers.get(b"user-agent"),
+                        "user_agent": user_agent,
                     }
                 )
             request_id_var.reset(token)

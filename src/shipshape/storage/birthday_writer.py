@@ -12,11 +12,12 @@ PUT-only load at 1 worker did 5.5k instead of 8.2k saves/s.
 
 Under a steady stream of saves a save waits up to `SHIPSHAPE_BIRTHDAY_LINGER_MS` (5 ms) for
 others to share its commit; a lone save (the previous one arrived longer ago than that) is
-committed at once. In the W4 mix at 2 workers a commit used to hold one or two saves and cost
-the server and PostgreSQL as much as the save itself: with the linger, 146 -> 123 µs of
-server and 26 -> 18 µs of PostgreSQL CPU per request, 9.4k -> 11.4k requests/s (A/B, medians
-of 3; bench/NOTES.md). Visits do not linger: every W2 request is a visit, so a wait leaves
-the CPUs idle instead of saving them (measured, bench/NOTES.md).
+committed at once, and so is a save under a clock that does not move (a frozen clock never
+fires the linger's timer; group_commit.py). In the W4 mix at 2 workers a commit used to hold
+one or two saves and cost the server and PostgreSQL as much as the save itself: with the
+linger, 146 -> 123 µs of server and 26 -> 18 µs of PostgreSQL CPU per request, 9.4k -> 11.4k
+requests/s (A/B, medians of 3; bench/NOTES.md). Visits do not linger: every W2 request is a
+visit, so a wait leaves the CPUs idle instead of saving them (measured, bench/NOTES.md).
 
 Saves of the same user in one batch: the one that arrived last wins, as it would have with
 one transaction each. Rows are written in username order, so concurrent batches (other
@@ -25,9 +26,13 @@ writer tasks, other pods) lock users in the same order and cannot deadlock.
 
 from __future__ import annotations
 
+from shipshape.domain.records import BirthdaySave
 from shipshape.observability.metrics import Metrics
-from shipshape.storage.group_commit import GroupCommit
-from shipshape.storage.repositories import BirthdaySave
+from shipshape.storage.group_commit import (
+    DEFAULT_BATCH_TIMEOUT_SECONDS,
+    TRANSIENT_ERRORS,
+    GroupCommit,
+)
 from shipshape.storage.store import Store
 
 
@@ -40,6 +45,7 @@ class BirthdayWriter(GroupCommit[BirthdaySave]):
         queue_size: int,
         batch_size: int,
         linger_seconds: float = 0.0,
+        batch_timeout_seconds: float = DEFAULT_BATCH_TIMEOUT_SECONDS,
     ) -> None:
         super().__init__(
             store.save_birthdays,
@@ -49,4 +55,6 @@ class BirthdayWriter(GroupCommit[BirthdaySave]):
             batch_size=batch_size,
             writers=1,
             linger_seconds=linger_seconds,
+            batch_timeout_seconds=batch_timeout_seconds,
+            transient=TRANSIENT_ERRORS,
         )

@@ -3,22 +3,44 @@
 from __future__ import annotations
 
 import contextlib
+import ssl
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from shipshape.core.config import Settings
-from shipshape.storage.urls import dialect_of
+from shipshape.core.database_url import dialect_of
+
+
+def _postgres_tls(url: str) -> tuple[str, ssl.SSLContext | None]:
+    """libpq's `sslrootcert` for SQLAlchemy's asyncpg dialect, which passes query parameters
+    to `asyncpg.connect()` as keywords and has none of that name: the CA bundle becomes the
+    SSL context (`verify-full` also checks the host name). The API's asyncpg pool reads the
+    same URL natively."""
+    parsed = make_url(url)
+    cafile = parsed.query.get("sslrootcert")
+    if not isinstance(cafile, str):
+        return url, None
+    mode = parsed.query.get("ssl", "verify-full")
+    context = ssl.create_default_context(cafile=cafile)
+    context.check_hostname = mode == "verify-full"
+    query = {k: v for k, v in parsed.query.items() if k not in ("ssl", "sslrootcert")}
+    return parsed.set(query=query).render_as_string(hide_password=False), context
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.effective_database_url
     dialect = dialect_of(url)
+    tls: ssl.SSLContext | None = None
+    if dialect == "postgresql":
+        url, tls = _postgres_tls(url)
     kwargs: dict[str, Any] = {"pool_pre_ping": False}
     if dialect == "sqlite":
-        kwargs["connect_args"] = {"timeout": settings.db_pool_timeout_seconds}
+        # A write waits for SQLite's single writer lock at most the statement bound.
+        kwargs["connect_args"] = {"timeout": settings.db_statement_timeout_seconds}
     else:
         kwargs.update(
             pool_size=settings.db_pool_size,
@@ -29,15 +51,21 @@ def create_engine(settings: Settings) -> AsyncEngine:
         if dialect == "postgresql":
             kwargs["connect_args"] = {
                 "timeout": settings.db_connect_timeout_seconds,
+                "command_timeout": settings.db_statement_timeout_seconds,
                 "server_settings": {"application_name": "shipshape"},
             }
+            if tls is not None:
+                kwargs["connect_args"]["ssl"] = tls
         else:
-            kwargs["connect_args"] = {"connect_timeout": settings.db_connect_timeout_seconds}
+            kwargs["connect_args"] = {
+                "connect_timeout": settings.db_connect_timeout_seconds,
+                "read_timeout": settings.db_statement_timeout_seconds,
+            }
     engine = create_async_engine(url, **kwargs)
     if settings.database_password_file is not None and dialect != "sqlite":
         _reread_password(engine, settings.database_password_file)
     if dialect == "sqlite":
-        _tune_sqlite(engine)
+        _tune_sqlite(engine, busy_timeout_ms=int(settings.db_statement_timeout_seconds * 1000))
     return engine
 
 
@@ -52,14 +80,14 @@ def _reread_password(engine: AsyncEngine, path: Path) -> None:
             cparams["password"] = path.read_text(encoding="utf-8").strip()
 
 
-def _tune_sqlite(engine: AsyncEngine) -> None:
+def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         # WAL lets readers run during the single writer's commits; FULL keeps commits durable.
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms:d}")
         cursor.close()
 
 

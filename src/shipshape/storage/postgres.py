@@ -1,10 +1,10 @@
-"""PostgreSQL hot path: the API's statements on asyncpg directly.
+"""`Store` on asyncpg directly: the API's statements on PostgreSQL (why: docs/adr/0005).
 
-Through SQLAlchemy's async layer (greenlet bridge, pool events, result processing) a one-row
-read costs ~550 µs of CPU; on an asyncpg pool with its per-connection prepared statement cache
-it costs ~130 µs (`python -m bench.profile`). The statements are the same as the portable
-ones in `repositories.py`; each visit batch is ONE statement (a data-modifying CTE), so it is
-atomic and durable in autocommit with one round trip and one WAL flush per batch.
+The statements are the same as the portable ones in `repositories.py`; each visit batch is ONE
+statement (a data-modifying CTE), so it is atomic and durable in autocommit with one round trip
+and one WAL flush per batch. Every round trip is bounded by `command_timeout`
+(SHIPSHAPE_DB_STATEMENT_TIMEOUT_SECONDS) and every driver error leaves as a domain error
+(storage/errors.py).
 """
 
 from __future__ import annotations
@@ -20,21 +20,10 @@ from asyncpg.pool import PoolConnectionProxy
 from sqlalchemy.engine import make_url
 
 from shipshape.core.config import Settings
-from shipshape.storage.repositories import BirthdaySave, NewVisit, last_save_per_user
-from shipshape.storage.store import StorageUnavailable, VisitorsAfter
-
-# Errors meaning "the database cannot answer right now" (not a bug in a statement).
-UNAVAILABLE: tuple[type[BaseException], ...] = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.InsufficientResourcesError,
-    asyncpg.OperatorInterventionError,  # admin shutdown, cancelled by the server
-    asyncpg.QueryCanceledError,  # statement_timeout
-    OSError,
-    TimeoutError,  # pool acquire timed out
-)
+from shipshape.domain.errors import StorageUnavailable
+from shipshape.domain.records import BirthdaySave, NewVisit, utc_naive
+from shipshape.storage.errors import storage_errors
+from shipshape.storage.store import VisitorsAfter, last_save_per_user
 
 INSERT_VISITS = """
 WITH new AS (
@@ -57,6 +46,8 @@ ON CONFLICT (username) DO UPDATE SET
     date_of_birth = EXCLUDED.date_of_birth, updated_at = EXCLUDED.updated_at
 """
 BIRTHDAYS = "SELECT username, date_of_birth FROM users WHERE username = ANY($1::varchar[])"
+SCHEMA_REVISION = "SELECT version_num FROM alembic_version"
+MIGRATED = "SELECT to_regclass('alembic_version') IS NOT NULL"
 
 
 def _visits_query(before_id: int | None, ip: str | None) -> str:
@@ -96,6 +87,7 @@ def pool_arguments(settings: Settings) -> dict[str, Any]:
         "max_size": settings.db_pool_size + settings.db_max_overflow,
         "max_inactive_connection_lifetime": 300,
         "timeout": settings.db_connect_timeout_seconds,
+        "command_timeout": settings.db_statement_timeout_seconds,
         "server_settings": {"application_name": "shipshape"},
         "reset": _session_untouched,
     }
@@ -156,26 +148,32 @@ class PostgresStore:
         pool = self.pool
         if pool is None:
             raise StorageUnavailable("the connection pool is not open")
-        # asyncpg runs a timed acquire under asyncio.wait_for: a task, a timer and an extra
-        # turn of the event loop per call. With a connected idle connection the acquire
-        # cannot wait, so the timeout is only needed when the pool is busy.
-        timeout = None if pool.get_idle_size() else self.acquire_timeout
-        try:
-            async with pool.acquire(timeout=timeout) as conn:
+        with storage_errors():
+            async with pool.acquire(timeout=self.acquire_timeout) as conn:
                 yield conn
-        except UNAVAILABLE as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
+
+    async def ping(self) -> None:
+        async with self._connection() as conn:
+            await conn.fetchval("SELECT 1")
+
+    async def schema_revision(self) -> str | None:
+        async with self._connection() as conn:
+            if not await conn.fetchval(MIGRATED):
+                return None
+            revision = await conn.fetchval(SCHEMA_REVISION)
+        return None if revision is None else str(revision)
 
     async def insert_visits(self, batch: Sequence[NewVisit]) -> None:
         aggregates: dict[str, list[Any]] = {}
-        for v in batch:
+        created = [utc_naive(v.created_at) for v in batch]
+        for v, at in zip(batch, created, strict=True):
             agg = aggregates.get(v.ip)
             if agg is None:
-                aggregates[v.ip] = [1, v.created_at, v.created_at]
+                aggregates[v.ip] = [1, at, at]
             else:
                 agg[0] += 1
-                agg[1] = min(agg[1], v.created_at)
-                agg[2] = max(agg[2], v.created_at)
+                agg[1] = min(agg[1], at)
+                agg[2] = max(agg[2], at)
         # Sorted: concurrent writers lock visitor rows in one order, so they cannot deadlock.
         ips = sorted(aggregates)
         async with self._connection() as conn:
@@ -183,7 +181,7 @@ class PostgresStore:
                 INSERT_VISITS,
                 [v.ip for v in batch],
                 [v.user_agent for v in batch],
-                [v.created_at for v in batch],
+                created,
                 ips,
                 [aggregates[ip][0] for ip in ips],
                 [aggregates[ip][1] for ip in ips],
@@ -203,7 +201,7 @@ class PostgresStore:
     ) -> list[dict[str, Any]]:
         args: list[Any] = [ip] if ip is not None else []
         if after is not None:
-            args.extend(after)
+            args.extend((utc_naive(after[0]), after[1]))
         query = _visitors_query(after is not None, ip is not None)
         async with self._connection() as conn:
             rows = await conn.fetch(query, *args, limit)
@@ -216,7 +214,7 @@ class PostgresStore:
                 SAVE_BIRTHDAYS,
                 [row.username for row in rows],
                 [row.date_of_birth for row in rows],
-                [row.updated_at for row in rows],
+                [utc_naive(row.updated_at) for row in rows],
             )
 
     async def birthdays(self, usernames: Sequence[str]) -> dict[str, dt.date]:

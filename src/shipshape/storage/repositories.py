@@ -4,40 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, func, literal_column, or_, select, text
+from sqlalchemy import Table, and_, delete, func, inspect, literal_column, or_, select, text
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from shipshape.domain.records import NewVisit
 from shipshape.storage.models import User, Visit, Visitor
 
 visits: Table = Visit.__table__  # type: ignore[assignment]
 visitors: Table = Visitor.__table__  # type: ignore[assignment]
 users: Table = User.__table__  # type: ignore[assignment]
-
-
-@dataclass(frozen=True, slots=True)
-class NewVisit:
-    ip: str
-    user_agent: str | None
-    created_at: dt.datetime
-
-
-@dataclass(frozen=True, slots=True)
-class BirthdaySave:
-    username: str
-    date_of_birth: dt.date
-    updated_at: dt.datetime
-
-
-def last_save_per_user(batch: Sequence[BirthdaySave]) -> list[BirthdaySave]:
-    """One row per user (the save that arrived last), in username order: an upsert cannot
-    touch a row twice in one statement, and one lock order keeps concurrent batches from
-    deadlocking."""
-    latest = {save.username: save for save in batch}
-    return [latest[name] for name in sorted(latest)]
 
 
 def _dicts(result: Any) -> list[dict[str, Any]]:
@@ -196,8 +174,8 @@ async def ping(conn: AsyncConnection) -> None:
 
 
 async def current_revision(conn: AsyncConnection) -> str | None:
-    try:
-        result = await conn.execute(text("SELECT version_num FROM alembic_version"))
-    except Exception:
+    """The Alembic revision, or None on a database that was never migrated."""
+    if not await conn.run_sync(lambda sync: inspect(sync).has_table("alembic_version")):
         return None
+    result = await conn.execute(text("SELECT version_num FROM alembic_version"))
     return result.scalar_one_or_none()

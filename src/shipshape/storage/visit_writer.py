@@ -8,9 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from shipshape.domain.records import NewVisit
 from shipshape.observability.metrics import Metrics
-from shipshape.storage.group_commit import GroupCommit, WriterOverloaded
-from shipshape.storage.repositories import NewVisit
+from shipshape.storage.group_commit import (
+    DEFAULT_BATCH_TIMEOUT_SECONDS,
+    TRANSIENT_ERRORS,
+    GroupCommit,
+    WriterOverloaded,
+)
 from shipshape.storage.store import Store
 
 __all__ = ["VisitWriter", "WriterOverloaded"]
@@ -18,7 +23,14 @@ __all__ = ["VisitWriter", "WriterOverloaded"]
 
 class VisitWriter(GroupCommit[NewVisit]):
     def __init__(
-        self, store: Store, metrics: Metrics, *, queue_size: int, batch_size: int, writers: int
+        self,
+        store: Store,
+        metrics: Metrics,
+        *,
+        queue_size: int,
+        batch_size: int,
+        writers: int,
+        batch_timeout_seconds: float = DEFAULT_BATCH_TIMEOUT_SECONDS,
     ) -> None:
         super().__init__(
             store.insert_visits,
@@ -27,6 +39,8 @@ class VisitWriter(GroupCommit[NewVisit]):
             queue_size=queue_size,
             batch_size=batch_size,
             writers=1 if store.dialect == "sqlite" else writers,
+            batch_timeout_seconds=batch_timeout_seconds,
+            transient=TRANSIENT_ERRORS,
         )
 
     async def record(self, visit: NewVisit) -> None:

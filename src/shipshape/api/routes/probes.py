@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shipshape.api.deps import ServicesDep
 from shipshape.api.responses import JSON
 
-router = APIRouter(tags=["probes"])
+LIVE = {"status": "ok"}
 
 
-@router.get("/livez", summary="Liveness: the process can serve (never touches the database)")
-@router.get("/healthz", include_in_schema=False)
 async def livez() -> Response:
-    return JSON({"status": "ok"})
+    """The process can serve; never touches the database."""
+    return JSON(LIVE)
 
 
-@router.get("/readyz", summary="Readiness: database, migrations, drain and operator state")
-@router.get("/ready", include_in_schema=False)
 async def readyz(services: ServicesDep) -> Response:
+    """The database answers (short timeout), migrations are at head, the writers run, the
+    instance is not draining and not disabled by an operator; 503 names the failed check."""
     report = await services.readiness.check()
     services.metrics.ready.set(1 if report.ready else 0)
     return JSON(
@@ -28,14 +27,14 @@ async def readyz(services: ServicesDep) -> Response:
     )
 
 
-@router.get("/health", summary="Aggregate health for humans and old load balancers")
 async def health(services: ServicesDep) -> Response:
+    """`{"status": "UP"}`, or 503 `{"status": "DOWN", "checks": {...}}`."""
     report = await services.readiness.check()
     if report.ready:
         return JSON({"status": "UP"})
     return JSON({"status": "DOWN", "checks": report.checks}, status_code=503)
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics(services: ServicesDep) -> Response:
+    """Prometheus text exposition."""
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)

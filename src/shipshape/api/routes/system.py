@@ -4,25 +4,21 @@ from __future__ import annotations
 
 import os
 import platform
-import socket
 import time
 from typing import Any
 
 import psutil
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from shipshape import __version__
 from shipshape.api.deps import ServicesDep
 from shipshape.api.responses import JSON
 
-router = APIRouter(tags=["system"])
-_process = psutil.Process()
 
-
-def prime_cpu_counters() -> None:
+def prime_cpu_counters(process: psutil.Process) -> None:
     """psutil's first cpu_percent() call has no reference point and returns 0.0."""
     psutil.cpu_percent(interval=None)
-    _process.cpu_percent(interval=None)
+    process.cpu_percent(interval=None)
 
 
 def _cgroup_memory() -> dict[str, int] | None:
@@ -39,12 +35,13 @@ def _cgroup_memory() -> dict[str, int] | None:
     return {"limit_bytes": int(limit), "usage_bytes": current}
 
 
-@router.get("/stats", summary="System statistics of this instance")
 async def stats(services: ServicesDep) -> Response:
+    """CPU and RAM percentages (a compatibility contract), load, disk, process, uptime."""
+    process = services.process
     memory = psutil.virtual_memory()
     disk = psutil.disk_usage("/")
     try:
-        connections = len(_process.net_connections(kind="inet"))
+        connections = len(process.net_connections(kind="inet"))
     except psutil.Error:
         connections = -1
     body: dict[str, Any] = {
@@ -54,28 +51,28 @@ async def stats(services: ServicesDep) -> Response:
         "cpu_count": psutil.cpu_count(),
         "disk": {"percent": disk.percent, "free_bytes": disk.free, "total_bytes": disk.total},
         "process": {
-            "rss_bytes": _process.memory_info().rss,
-            "cpu_percent": _process.cpu_percent(interval=None),
+            "rss_bytes": process.memory_info().rss,
+            "cpu_percent": process.cpu_percent(interval=None),
             "open_connections": connections,
-            "threads": _process.num_threads(),
+            "threads": process.num_threads(),
         },
         "cgroup_memory": _cgroup_memory(),
         "uptime_seconds": round(time.time() - services.state.started_at, 3),
-        "hostname": socket.gethostname(),
+        "hostname": services.hostname,
         "pid": os.getpid(),
-        "pod": os.environ.get("HOSTNAME", socket.gethostname()),
+        "pod": services.hostname,  # a pod's hostname is its name
         "requests_total": services.metrics.total_requests,
     }
     return JSON(body)
 
 
-@router.get("/config", summary="Effective configuration, secrets redacted")
 async def config(services: ServicesDep) -> Response:
+    """The effective configuration; secrets are always redacted."""
     return JSON(services.settings.redacted())
 
 
-@router.get("/version", summary="Build information")
 async def version(services: ServicesDep) -> Response:
+    """Version, git commit, build date and Python version of this build."""
     return JSON(
         {
             "version": __version__,

@@ -4,30 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import socket
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import Header, Request, Response
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
-from starlette.types import Scope
 
 from shipshape import __version__
-from shipshape.api.deps import Services, ServicesDep
-from shipshape.api.params import MAX_ID, ListQuery, list_query
+from shipshape.api.deps import ClientIP, ServicesDep
+from shipshape.api.params import MAX_ID, Before, Cursor, IpFilter, Limit
 from shipshape.api.responses import JSON
-from shipshape.api.routing import HotRoute
 from shipshape.domain.network import anonymize_ip
 from shipshape.domain.pagination import InvalidCursor, decode_cursor, encode_cursor
-from shipshape.storage.repositories import NewVisit
+from shipshape.domain.records import NewVisit, utc_naive
 
-router = APIRouter(tags=["visits"])
-HOSTNAME = socket.gethostname()
-
-Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (1-1000).")]
-Cursor = Annotated[
-    str | None, Query(max_length=512, description="Opaque cursor from the Link header.")
-]
+USER_AGENT_MAX = 512  # longer user agents are stored truncated
 
 
 class Greeting(BaseModel):
@@ -53,22 +45,19 @@ class VisitorOut(BaseModel):
     last_seen: dt.datetime
 
 
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+def _invalid(location: str, message: str) -> RequestValidationError:
+    return RequestValidationError(
+        [{"loc": ("query", location), "msg": message, "type": "value_error"}]
+    )
 
 
-def _user_agent_and_accept(scope: Scope) -> tuple[str | None, str]:
-    """The two headers `GET /` reads, in one pass over the raw list (Starlette's `Headers`
-    would build an object and scan the list once per header). The first of repeats wins."""
-    user_agent: str | None = None
-    accept: str | None = None
-    for key, value in scope["headers"]:
-        if key == b"user-agent":
-            if user_agent is None:
-                user_agent = value.decode("latin-1")
-        elif key == b"accept" and accept is None:
-            accept = value.decode("latin-1")
-    return user_agent, accept or ""
+def _address(ip: str | None) -> str | None:
+    if ip is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(ip))
+    except ValueError:
+        raise _invalid("ip", "Value is not a valid IP address") from None
 
 
 def _next_link(request: Request, cursor: str) -> str:
@@ -77,58 +66,20 @@ def _next_link(request: Request, cursor: str) -> str:
     return f'<{request.url.path}?{urlencode(params)}>; rel="next"'
 
 
-def _query_ip(ip: str | None) -> str | None:
-    if ip is None:
-        return None
-    try:
-        return str(ipaddress.ip_address(ip))
-    except ValueError:
-        raise HTTPException(
-            422,
-            [
-                {
-                    "loc": ["query", "ip"],
-                    "msg": "Value is not a valid IP address",
-                    "type": "value_error",
-                }
-            ],
-        ) from None
-
-
-def _cursor_error() -> HTTPException:
-    return HTTPException(
-        422, [{"loc": ["query", "cursor"], "msg": "Invalid cursor", "type": "value_error"}]
-    )
-
-
-# The documented contract of the hot routes. `routes` below serves them as plain Starlette
-# endpoints (FastAPI's per-request machinery costs more than the work; ADR 0005), validating
-# with the same types (api/params.py); app.py adds this router to the OpenAPI document only.
-contract = APIRouter(tags=["visits"])
-
-
-@contract.get(
-    "/", response_model=Greeting, summary="Record a visit and greet (browsers get the dashboard)"
-)
-async def index() -> None:
-    """Records the visit durably (group commit) before answering."""
-
-
-@contract.get("/list", response_model=list[VisitOut], summary="Recorded visits, newest first")
-async def list_visits(query: Annotated[ListQuery, Query()]) -> None:
-    """Keyset-paginated: follow the `Link: <...>; rel="next"` header."""
-
-
-async def serve_index(request: Request) -> Response:
-    services: Services = request.app.state.services
-    now = utcnow()
-    ip = request.scope["state"].get("client_ip") or "unknown"
+async def index(
+    request: Request,
+    services: ServicesDep,
+    ip: ClientIP,
+    user_agent: Annotated[str | None, Header()] = None,
+    accept: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Records the visit durably (group commit) before answering; browsers
+    (`Accept: text/html`) get the dashboard page, the visit recorded all the same."""
+    now = services.clock()
     stored_ip = anonymize_ip(ip) if services.settings.anonymize_ips else ip
-    user_agent, accept = _user_agent_and_accept(request.scope)
-    await services.writer.record(
-        NewVisit(ip=stored_ip, user_agent=user_agent[:512] if user_agent else None, created_at=now)
-    )
-    if "text/html" in accept:
+    agent = user_agent[:USER_AGENT_MAX] if user_agent else None
+    await services.writer.record(NewVisit(ip=stored_ip, user_agent=agent, created_at=now))
+    if accept and "text/html" in accept:
         from shipshape.web import dashboard_response
 
         return dashboard_response(request)
@@ -136,7 +87,7 @@ async def serve_index(request: Request) -> Response:
         {
             "message": "Hello from shipshape!",
             "ip": ip,
-            "hostname": HOSTNAME,
+            "hostname": services.hostname,
             "version": __version__,
             "environment": services.settings.environment,
             "time": now,
@@ -144,51 +95,50 @@ async def serve_index(request: Request) -> Response:
     )
 
 
-async def serve_list_visits(request: Request) -> Response:
-    services: Services = request.app.state.services
-    query = list_query(request.query_params)
-    before_id = query.before
-    if query.cursor is not None:
+async def list_visits(
+    request: Request,
+    services: ServicesDep,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+    before: Before = None,
+    ip: IpFilter = None,
+) -> Response:
+    """Keyset-paginated, newest first: follow the `Link: <...>; rel="next"` header."""
+    before_id = before
+    if cursor is not None:
         try:
-            (before_id,) = decode_cursor(query.cursor, (int,))
-            if not 1 <= before_id <= MAX_ID:
-                raise InvalidCursor("out of range")
+            (before_id,) = decode_cursor(cursor, (int,))
         except InvalidCursor:
-            raise _cursor_error() from None
-    ip = _query_ip(query.ip)
+            raise _invalid("cursor", "Invalid cursor") from None
+        if not 1 <= before_id <= MAX_ID:
+            raise _invalid("cursor", "Invalid cursor")
+    address = _address(ip)
     with services.metrics.db_operation("list_visits"):
-        rows = await services.store.visits_page(limit=query.limit, before_id=before_id, ip=ip)
+        rows = await services.store.visits_page(limit=limit, before_id=before_id, ip=address)
     headers = {}
-    if len(rows) == query.limit:
+    if len(rows) == limit:
         headers["Link"] = _next_link(request, encode_cursor(rows[-1]["id"]))
     return JSON(rows, headers=headers)
 
 
-routes = [
-    HotRoute("/", serve_index, methods=["GET"]),
-    HotRoute("/list", serve_list_visits, methods=["GET"]),
-]
-
-
-@router.get("/visitors", response_model=list[VisitorOut], summary="Per-IP visit aggregates")
 async def list_visitors(
     request: Request,
     services: ServicesDep,
     limit: Limit = 100,
     cursor: Cursor = None,
-    ip: Annotated[str | None, Query(max_length=45, description="Only this address.")] = None,
+    ip: IpFilter = None,
 ) -> Response:
+    """Per-IP aggregates, most recently seen first, keyset-paginated like /list."""
     after: tuple[dt.datetime, str] | None = None
     if cursor is not None:
         try:
             last_seen, last_ip = decode_cursor(cursor, (str, str))
-            after = (dt.datetime.fromisoformat(last_seen), last_ip)
-        except (InvalidCursor, ValueError):
-            raise _cursor_error() from None
+            after = (utc_naive(dt.datetime.fromisoformat(last_seen)), last_ip)
+        except (InvalidCursor, ValueError, OverflowError):
+            raise _invalid("cursor", "Invalid cursor") from None
+    address = _address(ip)
     with services.metrics.db_operation("list_visitors"):
-        rows: list[dict[str, Any]] = await services.store.visitors_page(
-            limit=limit, after=after, ip=_query_ip(ip)
-        )
+        rows = await services.store.visitors_page(limit=limit, after=after, ip=address)
     headers = {}
     if len(rows) == limit:
         last = rows[-1]
