@@ -37,6 +37,7 @@ EXPECTED_MODULES = {
     "database",
     "registry",
     "workload-identity",
+    "app-secrets",
     "addons",
 }
 ROOT_DIRS = [ENVS / e for e in ENV_NAMES] + [BOOTSTRAP]
@@ -65,6 +66,7 @@ NON_TAGGABLE = {
     "aws_s3_bucket_public_access_block",
     "aws_s3_bucket_server_side_encryption_configuration",
     "aws_s3_bucket_versioning",
+    "aws_secretsmanager_secret_version",
 }
 
 # Outputs the chart (and docs/README instructions) rely on.
@@ -200,7 +202,8 @@ def test_layout() -> None:
     for root in ROOT_DIRS:
         for name in ("versions.tf", "providers.tf", "main.tf", "variables.tf", "outputs.tf"):
             assert (root / name).is_file(), f"{rel(root)} lacks {name}"
-        assert (root / "terraform.tfvars.example").is_file(), f"{rel(root)} lacks an example tfvars"
+        tfvars = "terraform.tfvars.example" if root == BOOTSTRAP else "terraform.tfvars"
+        assert (root / tfvars).is_file(), f"{rel(root)} lacks {tfvars}"
     for env in ENV_NAMES:
         assert (ENVS / env / "backend.hcl.example").is_file()
     assert (ROOT / "infra" / "README.md").is_file()
@@ -218,7 +221,12 @@ def test_tf_file_parses(path: Path) -> None:
 
 
 HCL_DATA_FILES = sorted(
-    [*TF.rglob("*.tfvars.example"), *TF.rglob("*.hcl.example"), *TF.rglob("*.tftest.hcl")]
+    [
+        *TF.rglob("*.tfvars.example"),
+        *TF.rglob("*.tfvars"),
+        *TF.rglob("*.hcl.example"),
+        *TF.rglob("*.tftest.hcl"),
+    ]
 )
 
 
@@ -412,8 +420,11 @@ def test_env_backend_is_s3_with_lockfile(env: str) -> None:
 
 @pytest.mark.parametrize("directory", ROOT_DIRS, ids=ids(ROOT_DIRS))
 def test_tfvars_example_matches_root_variables(directory: Path) -> None:
+    """Each environment's committed terraform.tfvars (the bootstrap's example) sets every required
+    variable (CI runs with -input=false) and nothing undeclared."""
     variables = named(load_dir(directory), "variable")
-    example = parse_file(directory / "terraform.tfvars.example")
+    name = "terraform.tfvars.example" if directory == BOOTSTRAP else "terraform.tfvars"
+    example = parse_file(directory / name)
     unknown = set(example) - set(variables)
     required = {n for n, v in variables.items() if "default" not in v}
     assert not unknown, f"{rel(directory)}: example sets undeclared variables {unknown}"
@@ -681,16 +692,16 @@ def test_docs_script_detects_stale_readme(tmp_path: Path) -> None:
 PLACEHOLDERS = {
     "module.registry.repository_url": "111111111111.dkr.ecr.eu-west-1.amazonaws.com/shipshape",
     "local.app_service_account": "shipshape",
-    "module.app_identity.role_arn": "arn:aws:iam::111111111111:role/shipshape-dev-app-2024",
+    "module.app_identity.role_arn": "arn:aws:iam::111111111111:role/shipshape-dev-app",
     "module.database.address": "shipshape-dev.abcdefghijkl.eu-west-1.rds.amazonaws.com",
     "module.database.port": 5432,
     "module.database.database_name": "shipshape",
     "module.database.master_username": "shipshape",
     "module.network.database_subnet_cidrs": ["10.10.56.0/24", "10.10.57.0/24", "10.10.58.0/24"],
     "module.network.vpc_cidr": "10.10.0.0/16",
-    "module.database.master_user_secret_arn": (
-        "arn:aws:secretsmanager:eu-west-1:111111111111:secret:rds!db-0123-abcdef"
-    ),
+    "module.app_secrets.db_username": "shipshape",
+    'module.app_secrets.secret_names["database"]': "shipshape/dev/database",
+    'module.app_secrets.secret_names["admin-token"]': "shipshape/dev/admin-token",
 }
 
 
@@ -731,7 +742,11 @@ def test_helm_values_output_fits_chart_schema(env: str) -> None:
     values = _merge(values, infra_values)
     jsonschema.validate(values, json.loads(schema_path.read_text()))
     assert values["serviceAccount"]["awsRoleArn"].startswith("arn:aws:iam::")
-    assert values["externalSecret"]["databasePassword"]["key"].startswith("arn:aws:secretsmanager:")
+    # Fixed names (nothing random like RDS's rds!db-... in Git), never the master user's secret.
+    assert values["externalSecret"]["databasePassword"]["key"] == "shipshape/dev/database"
+    assert values["externalDatabase"]["query"] == (
+        "sslmode=verify-full&sslrootcert=/etc/ssl/certs/rds-ca-bundle.pem"
+    )
 
 
 def test_helm_values_set_trusted_proxies_and_the_secret_store() -> None:

@@ -41,6 +41,7 @@ resource "aws_kms_alias" "state" {
   target_key_id = aws_kms_key.state.key_id
 }
 
+#trivy:ignore:AVD-AWS-0089 server access logs would need a second bucket; CloudTrail data events on this bucket are the audit trail
 resource "aws_s3_bucket" "state" {
   #checkov:skip=CKV_AWS_18:Server access logs would need a second bucket; CloudTrail data events on this bucket are the audit trail.
   #checkov:skip=CKV_AWS_144:Cross-region replication is not needed for state: versioning gives history and the state can be rebuilt with terraform import if a region is lost.

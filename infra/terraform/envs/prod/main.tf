@@ -4,8 +4,12 @@
 locals {
   environment = "prod"
 
+  # Names the chart values and GitOps manifests use, fixed here (tests/deploy/test_terraform_wiring.py
+  # checks both sides): namespace, service account, role name, secret names.
   app_namespace       = "shipshape"
   app_service_account = "shipshape"
+  app_role_name       = "${module.environment.name}-app"
+  app_secret_prefix   = "${var.project}/${local.environment}"
 
   settings = module.environment.settings
 }
@@ -13,6 +17,7 @@ locals {
 module "environment" {
   source = "../../modules/environment"
 
+  project     = var.project
   environment = local.environment
   owner       = var.owner
   extra_tags  = var.extra_tags
@@ -39,6 +44,8 @@ module "cluster" {
   endpoint_public_access = length(var.cluster_public_access_cidrs) > 0
   public_access_cidrs    = var.cluster_public_access_cidrs
   admin_principal_arns   = var.cluster_admin_principal_arns
+  viewer_principal_arns  = var.cluster_viewer_principal_arns
+  deletion_protection    = local.settings.eks_deletion_protection
   node_instance_types    = local.settings.node_instance_types
   node_capacity_type     = local.settings.node_capacity_type
   node_min_size          = local.settings.node_min_size
@@ -54,7 +61,7 @@ module "database" {
   name                         = module.environment.name
   vpc_id                       = module.network.vpc_id
   subnet_ids                   = module.network.database_subnet_ids
-  allowed_security_group_ids   = [module.cluster.cluster_security_group_id]
+  allowed_security_groups      = { eks-cluster = module.cluster.cluster_security_group_id }
   instance_class               = local.settings.db_instance_class
   allocated_storage            = local.settings.db_allocated_storage
   max_allocated_storage        = local.settings.db_max_allocated_storage
@@ -76,10 +83,20 @@ module "registry" {
   tags                = { Component = "registry" }
 }
 
+module "app_secrets" {
+  source = "../../modules/app-secrets"
+
+  name_prefix          = local.app_secret_prefix
+  db_username          = var.app_db_username
+  secret_version       = var.app_secret_version
+  recovery_window_days = local.settings.secret_recovery_days
+  tags                 = { Component = "app" }
+}
+
 module "app_identity" {
   source = "../../modules/workload-identity"
 
-  name                     = "${module.environment.name}-app"
+  name                     = local.app_role_name
   cluster_name             = module.cluster.name
   cluster_arn              = module.cluster.arn
   oidc_provider_arn        = module.cluster.oidc_provider_arn
@@ -87,8 +104,8 @@ module "app_identity" {
   namespace                = local.app_namespace
   service_account          = local.app_service_account
   pod_identity_association = var.app_pod_identity
-  db_secret_arn            = module.database.master_user_secret_arn
-  db_secret_kms_key_arn    = module.database.kms_key_arn
+  secret_arns              = values(module.app_secrets.secret_arns)
+  secret_kms_key_arn       = module.app_secrets.kms_key_arn
   tags                     = { Component = "app" }
 }
 
@@ -103,6 +120,8 @@ module "addons" {
   domain_filters      = var.domain_filters
   enable_external_dns = length(var.route53_zone_ids) > 0
   enable_cert_manager = length(var.route53_zone_ids) > 0
+  acme_email          = var.acme_email
+  app_namespace       = local.app_namespace
   controller_replicas = local.settings.addon_controller_replicas
   argocd_replicas     = local.settings.argocd_replicas
   load_balancer_tags  = merge(module.environment.tags, { Component = "ingress" })

@@ -33,9 +33,49 @@ output "db_name" {
   value       = module.database.database_name
 }
 
+output "app_role_name" {
+  description = "Name of the app's IAM role (fixed: chart values name its ARN)."
+  value       = module.app_identity.role_name
+}
+
+output "app_namespace" {
+  description = "Kubernetes namespace the app role, the SecretStore and GitOps are bound to."
+  value       = local.app_namespace
+}
+
+output "app_service_account" {
+  description = "Kubernetes service account the app role trusts (chart value serviceAccount.name)."
+  value       = local.app_service_account
+}
+
+output "app_secret_names" {
+  description = "Secrets Manager secrets of the app by role (database, admin-token): the chart's externalSecret.*.key; the app role may read exactly these."
+  value       = module.app_secrets.secret_names
+}
+
 output "db_secret_arn" {
-  description = "ARN of the RDS-managed Secrets Manager secret with the database credentials (rotated by RDS)."
+  description = "ARN of the secret with the app's own database credentials (not the master user's)."
+  value       = module.app_secrets.secret_arns["database"]
+}
+
+output "db_master_secret_arn" {
+  description = "ARN of the RDS-managed master user secret (rotated by RDS; administrators only, the app role cannot read it)."
   value       = module.database.master_user_secret_arn
+}
+
+output "db_identifier" {
+  description = "RDS instance identifier (first label of db_endpoint)."
+  value       = module.database.identifier
+}
+
+output "cluster_issuers" {
+  description = "cert-manager ClusterIssuers of the cluster (chart value ingress.certManager.clusterIssuer)."
+  value       = module.addons.cluster_issuers
+}
+
+output "dns_domains" {
+  description = "Domains ExternalDNS manages: the chart's ingress hosts must be inside one of them."
+  value       = var.domain_filters
 }
 
 output "ecr_repository_url" {
@@ -84,9 +124,11 @@ output "helm_values" {
       host     = module.database.address
       port     = module.database.port
       database = module.database.database_name
-      user     = module.database.master_username
-      query    = "ssl=require"
-      cidrs    = module.network.database_subnet_cidrs
+      user     = module.app_secrets.db_username
+      # verify-full: TLS and the server's certificate and host name checked against the RDS CA
+      # bundle the image carries (infra/certs, copied there by the Dockerfile).
+      query = "sslmode=verify-full&sslrootcert=/etc/ssl/certs/rds-ca-bundle.pem"
+      cidrs = module.network.database_subnet_cidrs
     }
     externalSecret = {
       enabled = true
@@ -95,8 +137,12 @@ output "helm_values" {
         kind = "SecretStore"
       }
       databasePassword = {
-        key      = module.database.master_user_secret_arn
+        key      = module.app_secrets.secret_names["database"]
         property = "password"
+      }
+      adminToken = {
+        key      = module.app_secrets.secret_names["admin-token"]
+        property = "token"
       }
     }
   }

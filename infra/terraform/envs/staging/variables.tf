@@ -18,6 +18,12 @@ variable "allowed_account_ids" {
   }
 }
 
+variable "project" {
+  description = "Project name: prefix of resource names (<project>-<env>) and of the app's secret names (<project>/<env>/...)."
+  type        = string
+  default     = "shipshape"
+}
+
 variable "owner" {
   description = "Owner tag of every resource (team accountable for the environment)."
   type        = string
@@ -31,13 +37,19 @@ variable "extra_tags" {
 }
 
 variable "kubernetes_version" {
-  description = "Kubernetes minor version of the EKS cluster."
+  description = "Kubernetes minor version of the EKS cluster (one in EKS standard support; upgrade one minor at a time)."
   type        = string
-  default     = "1.33"
+  default     = "1.36"
 }
 
 variable "cluster_admin_principal_arns" {
   description = "IAM roles granted cluster-admin through EKS access entries; include the role that runs Terraform (the helm provider needs it)."
+  type        = list(string)
+  default     = []
+}
+
+variable "cluster_viewer_principal_arns" {
+  description = "IAM roles granted read-only cluster access (including Secrets) through EKS access entries: the CI plan role, whose refresh of the Helm releases reads them."
   type        = list(string)
   default     = []
 }
@@ -58,6 +70,12 @@ variable "domain_filters" {
   description = "Domains ExternalDNS may manage (for example [\"staging.example.com\"])."
   type        = list(string)
   default     = []
+}
+
+variable "acme_email" {
+  description = "Contact e-mail of the ACME account of the cert-manager ClusterIssuers (needed when route53_zone_ids is set)."
+  type        = string
+  default     = ""
 }
 
 variable "ecr_push_principal_arns" {
@@ -88,4 +106,16 @@ variable "gitops_repo_url" {
   description = "Git repository holding deploy/gitops and charts/shipshape, read by Argo CD."
   type        = string
   default     = "https://github.com/shipshape/shipshape.git"
+}
+
+variable "app_db_username" {
+  description = "The app's own PostgreSQL role (chart value externalDatabase.user); not the RDS master user."
+  type        = string
+  default     = "shipshape"
+}
+
+variable "app_secret_version" {
+  description = "Version of the generated app secrets (database password, operator token); bump it to generate new values (infra/README.md, App secrets)."
+  type        = number
+  default     = 1
 }

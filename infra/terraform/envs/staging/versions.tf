@@ -1,22 +1,22 @@
 terraform {
-  # Pinned: Terraform 1.13.x and exact provider patch series. Commit the
-  # .terraform.lock.hcl written by `terraform init` (see infra/README.md).
+  # Terraform 1.13 or a later 1.x (CI runs 1.13.x, .github/workflows/terraform.yml). The provider
+  # lock file (.terraform.lock.hcl) is created by CI on the first plan and then committed; from
+  # then on every init reads it (-lockfile=readonly). See infra/README.md, "Provider lock file".
   required_version = "~> 1.13"
 
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = "~> 6.14.0"
+      version = "~> 6.28.0"
     }
     helm = {
       source  = "hashicorp/helm"
-      version = "~> 3.0.2"
+      version = "~> 3.1.0"
     }
   }
 
-  # Partial configuration: bucket and region come from backend.hcl
-  # (`terraform init -backend-config=backend.hcl`, see backend.hcl.example).
-  # State locking uses S3 conditional writes (use_lockfile), no DynamoDB table.
+  # Partial configuration: bucket and region come from -backend-config (CI) or backend.hcl
+  # (see backend.hcl.example). State locking uses S3 conditional writes, no DynamoDB table.
   backend "s3" {
     key          = "shipshape/staging/terraform.tfstate"
     encrypt      = true

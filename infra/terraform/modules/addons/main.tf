@@ -599,7 +599,7 @@ resource "helm_release" "metrics_server" {
 
 # ---------------------------------------------------------------------------
 # cert-manager: DNS-01 through Route 53, TXT records under _acme-challenge only.
-# ClusterIssuers are delivered by GitOps (they need the CRDs this installs).
+# Its ClusterIssuers come from this module's own chart (helm_release.cluster_issuers below).
 # ---------------------------------------------------------------------------
 
 data "aws_iam_policy_document" "cert_manager" {
@@ -684,6 +684,36 @@ resource "helm_release" "cert_manager" {
   }
 }
 
+# The ClusterIssuers (ACME, DNS-01 in the listed zones): a chart of this module, so they are
+# installed right after the CRDs exist and only where cert-manager is. Names: `letsencrypt` (the
+# chart's ingress.certManager.clusterIssuer default) and `letsencrypt-staging`.
+resource "helm_release" "cluster_issuers" {
+  count = var.enable_cert_manager ? 1 : 0
+
+  name            = "cluster-issuers"
+  chart           = "${path.module}/charts/cluster-issuers"
+  namespace       = helm_release.cert_manager[0].namespace
+  atomic          = local.helm_defaults.atomic
+  cleanup_on_fail = local.helm_defaults.cleanup_on_fail
+  max_history     = local.helm_defaults.max_history
+  timeout         = local.helm_defaults.timeout
+
+  values = [yamlencode({
+    email  = var.acme_email
+    region = local.region
+    zones  = [for id in var.route53_zone_ids : { id = id, domains = var.domain_filters }]
+  })]
+
+  depends_on = [helm_release.cert_manager]
+
+  lifecycle {
+    precondition {
+      condition     = var.acme_email != "" && length(var.domain_filters) > 0
+      error_message = "The ClusterIssuers need acme_email and domain_filters (or set enable_cert_manager = false)."
+    }
+  }
+}
+
 # ---------------------------------------------------------------------------
 # External Secrets Operator: no AWS permissions of its own. The app's
 # SecretStore uses `auth.jwt.serviceAccountRef` = the app's service account, so
@@ -708,9 +738,13 @@ resource "helm_release" "external_secrets" {
   values = [yamlencode({
     installCRDs  = true
     replicaCount = var.controller_replicas
+    # More than one replica needs leader election, or every replica reconciles (and writes) at once.
+    leaderElect = var.controller_replicas > 1
+    # minAvailable only: the chart's default PDB already sets minAvailable: 1, and a PDB with both
+    # minAvailable and maxUnavailable is rejected by the API (the atomic release then rolls back).
     podDisruptionBudget = {
-      enabled        = var.controller_replicas > 1
-      maxUnavailable = 1
+      enabled      = var.controller_replicas > 1
+      minAvailable = 1
     }
   })]
 
@@ -765,10 +799,29 @@ resource "helm_release" "argocd_bootstrap" {
   timeout         = local.helm_defaults.timeout
 
   values = [yamlencode({
+    # Its own project, not the unrestricted `default`: this repository only, the namespaces of
+    # Argo CD and of the app only, and only the kinds deploy/gitops/argocd/<env> holds.
+    projects = {
+      shipshape-bootstrap = {
+        namespace   = helm_release.argocd[0].namespace
+        description = "App of apps of this environment (deploy/gitops/argocd/<env>)"
+        sourceRepos = [var.argocd_bootstrap_repo_url]
+        destinations = [
+          { server = "https://kubernetes.default.svc", namespace = helm_release.argocd[0].namespace },
+          { server = "https://kubernetes.default.svc", namespace = var.app_namespace },
+        ]
+        clusterResourceWhitelist = [{ group = "", kind = "Namespace" }]
+        namespaceResourceWhitelist = [
+          { group = "argoproj.io", kind = "AppProject" },
+          { group = "argoproj.io", kind = "Application" },
+          { group = "external-secrets.io", kind = "SecretStore" },
+        ]
+      }
+    }
     applications = {
       shipshape-bootstrap = {
         namespace = helm_release.argocd[0].namespace
-        project   = "default"
+        project   = "shipshape-bootstrap"
         source = {
           repoURL        = var.argocd_bootstrap_repo_url
           targetRevision = var.argocd_bootstrap_revision

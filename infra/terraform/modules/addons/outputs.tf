@@ -15,6 +15,7 @@ output "releases" {
       helm_release.argocd,
       helm_release.cluster_autoscaler,
       helm_release.argocd_bootstrap,
+      helm_release.cluster_issuers,
     ) : r.name => { namespace = r.namespace, version = r.version }
   }
 }
@@ -22,4 +23,9 @@ output "releases" {
 output "argocd_namespace" {
   description = "Namespace of Argo CD, where the GitOps Application manifests of deploy/gitops are applied (null when Argo CD is disabled)."
   value       = var.enable_argocd ? "argocd" : null
+}
+
+output "cluster_issuers" {
+  description = "cert-manager ClusterIssuer names (chart value ingress.certManager.clusterIssuer); empty without cert-manager."
+  value       = var.enable_cert_manager ? ["letsencrypt", "letsencrypt-staging"] : []
 }

@@ -99,6 +99,18 @@ variable "cluster_autoscaler_image_tag" {
   default     = null
 }
 
+variable "acme_email" {
+  description = "Contact e-mail of the ACME account of the ClusterIssuers (required with cert-manager)."
+  type        = string
+  default     = ""
+}
+
+variable "app_namespace" {
+  description = "Namespace of the app, the only one besides Argo CD's that the app of apps may deploy into."
+  type        = string
+  default     = "shipshape"
+}
+
 variable "argocd_bootstrap_repo_url" {
   description = "Git repository the Argo CD app of apps reads (deploy/gitops)."
   type        = string
@@ -118,13 +130,13 @@ variable "argocd_bootstrap_path" {
 }
 
 variable "chart_versions" {
-  description = "Pinned Helm chart versions of the add-ons; bump them deliberately (and re-check the IAM policies against upstream)."
+  description = "Pinned Helm chart versions of the add-ons; bump them deliberately (and re-check the IAM policies against upstream). cert-manager and External Secrets follow their latest releases on the Go module proxy (chart version = app version); see the module README for the others."
   type = object({
     aws_load_balancer_controller = optional(string, "1.13.0")
     external_dns                 = optional(string, "1.16.1")
     metrics_server               = optional(string, "3.12.2")
-    cert_manager                 = optional(string, "v1.17.2")
-    external_secrets             = optional(string, "0.17.0")
+    cert_manager                 = optional(string, "v1.21.2")
+    external_secrets             = optional(string, "1.3.2")
     argocd                       = optional(string, "8.0.0")
     argocd_apps                  = optional(string, "2.0.2")
     cluster_autoscaler           = optional(string, "9.46.6")

@@ -105,11 +105,31 @@ resource "aws_iam_role_policy_attachment" "cluster" {
   policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonEKSClusterPolicy"
 }
 
+# Envelope encryption of Secrets: the control plane uses the key through its own role (as in the
+# terraform-aws-modules/eks anchor: Encrypt, Decrypt, ListGrants, DescribeKey on this key only).
+data "aws_iam_policy_document" "cluster_encryption" {
+  statement {
+    sid       = "SecretsEnvelopeEncryption"
+    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"]
+    resources = [aws_kms_key.this.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "cluster_encryption" {
+  name   = "secrets-encryption"
+  role   = aws_iam_role.cluster.id
+  policy = data.aws_iam_policy_document.cluster_encryption.json
+}
+
 resource "aws_eks_cluster" "this" {
+  #checkov:skip=CKV_AWS_339:checkov 3.3.30's list of supported EKS versions predates 1.36; the default version is checked against the EKS standard-support calendar by tests/deploy/test_terraform_defects.py instead.
   #checkov:skip=CKV_AWS_39:The public endpoint is a per-environment choice (variable endpoint_public_access) and, when on, is limited to public_access_cidrs so that CI can run Terraform/Helm; the private endpoint is always enabled.
   name     = var.name
   version  = var.kubernetes_version
   role_arn = aws_iam_role.cluster.arn
+
+  # Refuse DeleteCluster until this is turned off in a reviewed change (on in staging and prod).
+  deletion_protection = var.deletion_protection
 
   enabled_cluster_log_types = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 
@@ -133,6 +153,10 @@ resource "aws_eks_cluster" "this" {
     public_access_cidrs     = var.endpoint_public_access ? var.public_access_cidrs : null
   }
 
+  # STANDARD: no paid extended support. At the end of standard support EKS upgrades the control
+  # plane itself and state and config disagree from then on, so kubernetes_version must be bumped
+  # before that date (tests/deploy/test_terraform_defects.py fails once the default version is
+  # out of standard support).
   upgrade_policy {
     support_type = "STANDARD"
   }
@@ -141,6 +165,7 @@ resource "aws_eks_cluster" "this" {
 
   depends_on = [
     aws_iam_role_policy_attachment.cluster,
+    aws_iam_role_policy.cluster_encryption,
     aws_cloudwatch_log_group.this,
   ]
 
@@ -181,6 +206,30 @@ resource "aws_eks_access_policy_association" "admin" {
   cluster_name  = aws_eks_cluster.this.name
   principal_arn = aws_eks_access_entry.admin[each.key].principal_arn
   policy_arn    = "arn:${local.partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+
+  access_scope {
+    type = "cluster"
+  }
+}
+
+# Read-only principals (the CI plan role): Terraform's refresh of the Helm releases reads their
+# release Secrets, so a plan needs to view the cluster, including Secrets; nothing more.
+resource "aws_eks_access_entry" "viewer" {
+  for_each = toset(var.viewer_principal_arns)
+
+  cluster_name  = aws_eks_cluster.this.name
+  principal_arn = each.value
+  type          = "STANDARD"
+
+  tags = merge(var.tags, { Name = "${var.name}-viewer" })
+}
+
+resource "aws_eks_access_policy_association" "viewer" {
+  for_each = toset(var.viewer_principal_arns)
+
+  cluster_name  = aws_eks_cluster.this.name
+  principal_arn = aws_eks_access_entry.viewer[each.key].principal_arn
+  policy_arn    = "arn:${local.partition}:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy"
 
   access_scope {
     type = "cluster"
@@ -391,12 +440,28 @@ locals {
   }
 }
 
+# The newest version of each managed add-on for the cluster's Kubernetes version, resolved at plan
+# time (an addon_version of null would stay at the version first installed and never upgrade).
+data "aws_eks_addon_version" "this" {
+  for_each = toset(["vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns"])
+
+  addon_name         = each.key
+  kubernetes_version = aws_eks_cluster.this.version
+  most_recent        = true
+}
+
+locals {
+  addon_versions = {
+    for name, found in data.aws_eks_addon_version.this : name => lookup(var.addon_versions, name, found.version)
+  }
+}
+
 resource "aws_eks_addon" "before_nodes" {
   for_each = local.addons_before_nodes
 
   cluster_name                = aws_eks_cluster.this.name
   addon_name                  = each.key
-  addon_version               = lookup(var.addon_versions, each.key, null)
+  addon_version               = local.addon_versions[each.key]
   service_account_role_arn    = each.value.service_account_role_arn
   configuration_values        = each.value.configuration_values
   resolve_conflicts_on_create = "OVERWRITE"
@@ -410,7 +475,7 @@ resource "aws_eks_addon" "before_nodes" {
 resource "aws_eks_addon" "coredns" {
   cluster_name                = aws_eks_cluster.this.name
   addon_name                  = "coredns"
-  addon_version               = lookup(var.addon_versions, "coredns", null)
+  addon_version               = local.addon_versions["coredns"]
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "PRESERVE"
 

@@ -6,6 +6,7 @@ output "name" {
     aws_eks_node_group.default,
     aws_eks_addon.coredns,
     aws_eks_access_policy_association.admin,
+    aws_eks_access_policy_association.viewer,
   ]
 }
 

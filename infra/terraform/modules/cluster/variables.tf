@@ -6,11 +6,11 @@ variable "name" {
 variable "kubernetes_version" {
   description = "Kubernetes minor version of the control plane and the managed node group (upgrade one minor at a time)."
   type        = string
-  default     = "1.33"
+  default     = "1.36"
 
   validation {
     condition     = can(regex("^1\\.[0-9]{2}$", var.kubernetes_version))
-    error_message = "kubernetes_version must look like 1.33."
+    error_message = "kubernetes_version must look like 1.36."
   }
 }
 
@@ -45,6 +45,18 @@ variable "admin_principal_arns" {
   description = "IAM principals (roles of the platform team and of the Terraform runner) granted cluster-admin through EKS access entries."
   type        = list(string)
   default     = []
+}
+
+variable "viewer_principal_arns" {
+  description = "IAM principals (the CI plan role) granted read-only access (AmazonEKSAdminViewPolicy, which includes Secrets: a plan refreshes the Helm releases) through EKS access entries; disjoint from admin_principal_arns."
+  type        = list(string)
+  default     = []
+}
+
+variable "deletion_protection" {
+  description = "EKS deletion protection: the cluster cannot be deleted until this is turned off (staging, prod)."
+  type        = bool
+  default     = true
 }
 
 variable "node_instance_types" {
@@ -97,7 +109,7 @@ variable "enable_network_policy" {
 }
 
 variable "addon_versions" {
-  description = "Pinned versions of the EKS managed add-ons (vpc-cni, kube-proxy, coredns, eks-pod-identity-agent); a missing key means the default version for the cluster's Kubernetes version."
+  description = "Pinned versions of the EKS managed add-ons (vpc-cni, kube-proxy, coredns, eks-pod-identity-agent); a missing key means the most recent version for the cluster's Kubernetes version (data.aws_eks_addon_version), so add-ons follow control-plane upgrades."
   type        = map(string)
   default     = {}
 }

@@ -85,17 +85,19 @@ resource "aws_security_group" "this" {
   }
 }
 
+# Keyed by the caller's static names: the ids themselves (the EKS cluster security group) are
+# unknown until the cluster exists, and for_each keys must be known at plan time.
 resource "aws_vpc_security_group_ingress_rule" "postgres" {
-  for_each = toset(var.allowed_security_group_ids)
+  for_each = var.allowed_security_groups
 
   security_group_id            = aws_security_group.this.id
-  description                  = "PostgreSQL from ${each.value}"
+  description                  = "PostgreSQL from ${each.key}"
   ip_protocol                  = "tcp"
   from_port                    = local.port
   to_port                      = local.port
   referenced_security_group_id = each.value
 
-  tags = merge(var.tags, { Name = "${var.name}-db-from-${each.value}" })
+  tags = merge(var.tags, { Name = "${var.name}-db-from-${each.key}" })
 }
 
 # Encryption in transit is mandatory: rds.force_ssl rejects plaintext connections.
@@ -187,6 +189,10 @@ resource "aws_iam_role_policy_attachment" "monitoring" {
   policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 }
 
+# Both are per-environment choices (variables deletion_protection, performance_insights_enabled):
+# on in staging and prod, off in disposable dev (modules/environment profiles).
+#trivy:ignore:AVD-AWS-0177 deletion protection is chosen per environment (off only in dev)
+#trivy:ignore:AVD-AWS-0133 Performance Insights is chosen per environment (off only in dev)
 resource "aws_db_instance" "this" {
   #checkov:skip=CKV_AWS_157:Multi-AZ is chosen per environment (variable multi_az): prod runs Multi-AZ, dev and staging run single-AZ to halve their cost.
   #checkov:skip=CKV_AWS_293:Deletion protection is chosen per environment (variable deletion_protection): on in staging and prod, off in disposable dev.
@@ -223,7 +229,11 @@ resource "aws_db_instance" "this" {
   delete_automated_backups  = false
   deletion_protection       = var.deletion_protection
   skip_final_snapshot       = var.skip_final_snapshot
-  final_snapshot_identifier = var.skip_final_snapshot ? null : "${var.name}-final"
+  final_snapshot_identifier = var.skip_final_snapshot ? null : "${var.name}-final-${formatdate("YYYYMMDDhhmmss", plantimestamp())}"
+
+  # Standard support only: no paid RDS Extended Support once the major version reaches its end
+  # of standard support (upgrade the major version instead).
+  engine_lifecycle_support = "open-source-rds-extended-support-disabled"
 
   auto_minor_version_upgrade  = true
   allow_major_version_upgrade = false
@@ -239,4 +249,11 @@ resource "aws_db_instance" "this" {
   tags = merge(var.tags, { Name = var.name })
 
   depends_on = [aws_cloudwatch_log_group.this]
+
+  lifecycle {
+    # The final snapshot name carries the time of the instance's creation, so that destroying a
+    # re-created environment never collides with the snapshot of the previous one; it is fixed
+    # from then on (plantimestamp() changes on every plan).
+    ignore_changes = [final_snapshot_identifier]
+  }
 }

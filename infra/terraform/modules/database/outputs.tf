@@ -14,12 +14,12 @@ output "database_name" {
 }
 
 output "master_username" {
-  description = "Master user name (also stored in the master secret)."
+  description = "Master user name, for administration only (also stored in the master secret)."
   value       = aws_db_instance.this.username
 }
 
 output "master_user_secret_arn" {
-  description = "ARN of the RDS-managed Secrets Manager secret holding the master credentials (JSON with username and password)."
+  description = "ARN of the RDS-managed Secrets Manager secret holding the master credentials (JSON with username and password; rotated by RDS; for administrators, not for the app)."
   value       = aws_db_instance.this.master_user_secret[0].secret_arn
 }
 
@@ -36,4 +36,9 @@ output "security_group_id" {
 output "instance_arn" {
   description = "ARN of the RDS instance."
   value       = aws_db_instance.this.arn
+}
+
+output "identifier" {
+  description = "RDS instance identifier."
+  value       = aws_db_instance.this.identifier
 }

@@ -18,9 +18,9 @@ variable "subnet_ids" {
   }
 }
 
-variable "allowed_security_group_ids" {
-  description = "Security groups allowed to connect on the PostgreSQL port (the EKS cluster security group). Nothing else can reach the database."
-  type        = list(string)
+variable "allowed_security_groups" {
+  description = "Security groups allowed to connect on the PostgreSQL port, keyed by a name known at plan time (for example { eks-cluster = <cluster security group id> }): the ids may be unknown until apply, the keys may not. Nothing else can reach the database."
+  type        = map(string)
 }
 
 variable "engine_version" {
@@ -58,9 +58,9 @@ variable "database_name" {
 }
 
 variable "master_username" {
-  description = "Master user name; its password is generated, stored and rotated by RDS in Secrets Manager."
+  description = "Master user name, for administration only (the app has its own role, modules/app-secrets); its password is generated, stored and rotated by RDS in Secrets Manager."
   type        = string
-  default     = "shipshape"
+  default     = "shipshape_admin"
 }
 
 variable "multi_az" {

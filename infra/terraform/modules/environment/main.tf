@@ -36,6 +36,8 @@ locals {
       argocd_replicas            = 1
       addon_controller_replicas  = 1
       cluster_log_retention_days = 30
+      eks_deletion_protection    = false
+      secret_recovery_days       = 0
     }
     staging = {
       vpc_cidr                   = "10.20.0.0/16"
@@ -59,6 +61,8 @@ locals {
       argocd_replicas            = 2
       addon_controller_replicas  = 2
       cluster_log_retention_days = 90
+      eks_deletion_protection    = true
+      secret_recovery_days       = 7
     }
     prod = {
       vpc_cidr                   = "10.30.0.0/16"
@@ -82,6 +86,8 @@ locals {
       argocd_replicas            = 2
       addon_controller_replicas  = 2
       cluster_log_retention_days = 365
+      eks_deletion_protection    = true
+      secret_recovery_days       = 30
     }
   }
 

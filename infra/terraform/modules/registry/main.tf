@@ -54,34 +54,81 @@ resource "aws_ecr_repository" "this" {
   tags = merge(var.tags, { Name = var.repository_name })
 }
 
+# Lifecycle: an image that matches a rule's tag selection is never expired by a lower-priority
+# rule (ECR's evaluation rules), so rules 1-3 select what deployments reference and keep all of
+# it; only development builds (sha-<commit>) beyond the newest N and old untagged images expire.
+#   1. release tags as the image workflow writes them (semver 1.2.3, 1.2.3-rc.1) and the GitOps
+#      manifests pin: every tag with two dots;
+#   2. release tags written as v1.2.3;
+#   3. cosign signatures and attestations (sha256-<digest>.sig/.att) of any kept image;
+#   4. sha-<commit> builds: keep the newest dev_image_count;
+#   5. untagged (superseded pushes, index children of deleted images): after N days.
+# Any other tag is kept (none is written by the workflows). tests/deploy/test_terraform_defects.py
+# replays these rules on the GitOps-referenced tags.
+locals {
+  keep_forever = 10000
+  lifecycle_rules = [
+    {
+      rulePriority = 1
+      description  = "Keep every release image (semver tags, what GitOps pins)"
+      selection = {
+        tagStatus      = "tagged"
+        tagPatternList = ["*.*.*"]
+        countType      = "imageCountMoreThan"
+        countNumber    = local.keep_forever
+      }
+      action = { type = "expire" }
+    },
+    {
+      rulePriority = 2
+      description  = "Keep every release image tagged v*"
+      selection = {
+        tagStatus      = "tagged"
+        tagPatternList = ["v*"]
+        countType      = "imageCountMoreThan"
+        countNumber    = local.keep_forever
+      }
+      action = { type = "expire" }
+    },
+    {
+      rulePriority = 3
+      description  = "Keep signatures and attestations"
+      selection = {
+        tagStatus     = "tagged"
+        tagPrefixList = ["sha256-"]
+        countType     = "imageCountMoreThan"
+        countNumber   = local.keep_forever
+      }
+      action = { type = "expire" }
+    },
+    {
+      rulePriority = 4
+      description  = "Keep the ${var.dev_image_count} newest development builds (sha-<commit>)"
+      selection = {
+        tagStatus     = "tagged"
+        tagPrefixList = ["sha-"]
+        countType     = "imageCountMoreThan"
+        countNumber   = var.dev_image_count
+      }
+      action = { type = "expire" }
+    },
+    {
+      rulePriority = 5
+      description  = "Expire untagged images after ${var.untagged_image_expiry_days} days"
+      selection = {
+        tagStatus   = "untagged"
+        countType   = "sinceImagePushed"
+        countUnit   = "days"
+        countNumber = var.untagged_image_expiry_days
+      }
+      action = { type = "expire" }
+    },
+  ]
+}
+
 resource "aws_ecr_lifecycle_policy" "this" {
   repository = aws_ecr_repository.this.name
-
-  policy = jsonencode({
-    rules = [
-      {
-        rulePriority = 1
-        description  = "Expire untagged images after ${var.untagged_image_expiry_days} days"
-        selection = {
-          tagStatus   = "untagged"
-          countType   = "sinceImagePushed"
-          countUnit   = "days"
-          countNumber = var.untagged_image_expiry_days
-        }
-        action = { type = "expire" }
-      },
-      {
-        rulePriority = 2
-        description  = "Keep the ${var.max_image_count} most recent images"
-        selection = {
-          tagStatus   = "any"
-          countType   = "imageCountMoreThan"
-          countNumber = var.max_image_count
-        }
-        action = { type = "expire" }
-      },
-    ]
-  })
+  policy     = jsonencode({ rules = local.lifecycle_rules })
 }
 
 data "aws_iam_policy_document" "repository" {

@@ -20,10 +20,15 @@ variable "untagged_image_expiry_days" {
   default     = 14
 }
 
-variable "max_image_count" {
-  description = "Keep at most this many images in total; the oldest beyond it are deleted."
+variable "dev_image_count" {
+  description = "Development builds (tags sha-<commit>) kept; older ones are deleted. Release images (semver and v* tags, what GitOps pins) and their signatures are never deleted."
   type        = number
-  default     = 200
+  default     = 50
+
+  validation {
+    condition     = var.dev_image_count >= 1 && var.dev_image_count < 10000
+    error_message = "dev_image_count must be between 1 and 9999."
+  }
 }
 
 variable "pull_principal_arns" {

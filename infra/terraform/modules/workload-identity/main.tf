@@ -60,9 +60,11 @@ data "aws_iam_policy_document" "assume" {
   }
 }
 
+# A fixed name (not name_prefix): the chart values and GitOps manifests in Git name this role's
+# ARN (serviceAccount.awsRoleArn), so nothing random may be in it.
 resource "aws_iam_role" "this" {
-  name_prefix          = "${var.name}-"
-  description          = "Workload role of ${var.namespace}/${var.service_account} on ${var.cluster_name}: reads its database secret, nothing else."
+  name                 = var.name
+  description          = "Workload role of ${var.namespace}/${var.service_account} on ${var.cluster_name}: reads its own secrets, nothing else."
   assume_role_policy   = data.aws_iam_policy_document.assume.json
   max_session_duration = 3600
 
@@ -71,15 +73,15 @@ resource "aws_iam_role" "this" {
 
 data "aws_iam_policy_document" "permissions" {
   statement {
-    sid       = "ReadDatabaseSecret"
+    sid       = "ReadOwnSecrets"
     actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
-    resources = [var.db_secret_arn]
+    resources = var.secret_arns
   }
 
   statement {
-    sid       = "DecryptDatabaseSecret"
+    sid       = "DecryptOwnSecrets"
     actions   = ["kms:Decrypt"]
-    resources = [var.db_secret_kms_key_arn]
+    resources = [var.secret_kms_key_arn]
 
     condition {
       test     = "StringEquals"
@@ -90,13 +92,13 @@ data "aws_iam_policy_document" "permissions" {
     condition {
       test     = "StringEquals"
       variable = "kms:EncryptionContext:SecretARN"
-      values   = [var.db_secret_arn]
+      values   = var.secret_arns
     }
   }
 }
 
 resource "aws_iam_role_policy" "this" {
-  name   = "read-database-secret"
+  name   = "read-own-secrets"
   role   = aws_iam_role.this.id
   policy = data.aws_iam_policy_document.permissions.json
 }

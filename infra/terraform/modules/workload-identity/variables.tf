@@ -1,6 +1,11 @@
 variable "name" {
-  description = "Name prefix of the IAM role (for example shipshape-prod-app)."
+  description = "Name of the IAM role (for example shipshape-prod-app); fixed, so that its ARN can be written in the chart values."
   type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9+=,.@_-]{1,64}$", var.name))
+    error_message = "name must be a valid IAM role name (at most 64 characters)."
+  }
 }
 
 variable "cluster_name" {
@@ -41,13 +46,18 @@ variable "pod_identity_association" {
   default     = false
 }
 
-variable "db_secret_arn" {
-  description = "ARN of the database master secret the workload may read (the only secret it can read)."
-  type        = string
+variable "secret_arns" {
+  description = "ARNs of the Secrets Manager secrets the workload may read (its database credentials and operator token; the only secrets it can read)."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.secret_arns) > 0
+    error_message = "secret_arns must list at least one secret."
+  }
 }
 
-variable "db_secret_kms_key_arn" {
-  description = "KMS key that encrypts db_secret_arn; the role may decrypt with it only through Secrets Manager and only for that secret."
+variable "secret_kms_key_arn" {
+  description = "KMS key that encrypts those secrets; the role may decrypt with it only through Secrets Manager and only for those secrets."
   type        = string
 }
 
