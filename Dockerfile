@@ -79,7 +79,9 @@ RUN --mount=type=cache,target=/root/.cache/uv,sharing=locked \
 FROM ${BASE_IMAGE} AS runtime
 
 ARG BASE_IMAGE
-ARG VERSION=0.0.0+unknown
+# The release version the image is built for (image.yml: the semver of the release tag). Empty:
+# the package version. GET /version, the greeting and build_info report it (SHIPSHAPE_VERSION).
+ARG VERSION=
 ARG VCS_REF=unknown
 ARG BUILD_DATE=unknown
 ARG SOURCE=https://github.com/shipshape/shipshape
@@ -87,7 +89,7 @@ ARG SOURCE=https://github.com/shipshape/shipshape
 LABEL org.opencontainers.image.title="shipshape" \
       org.opencontainers.image.description="Production-grade Python web service (FastAPI) with its delivery kit" \
       org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.version="${VERSION:-unknown}" \
       org.opencontainers.image.revision="${VCS_REF}" \
       org.opencontainers.image.created="${BUILD_DATE}" \
       org.opencontainers.image.source="${SOURCE}" \
@@ -103,6 +105,10 @@ RUN groupadd --system --gid 10001 shipshape \
 # writable by the service user.
 COPY --from=builder /opt/venv /opt/venv
 
+# Root CAs of Amazon RDS (infra/certs/README.md). asyncpg reads PGSSLROOTCERT when the URL names
+# no sslrootcert, so `sslmode=verify-full` checks the RDS server's certificate and host name.
+COPY infra/certs/rds-ca-bundle.pem /etc/ssl/certs/rds-ca-bundle.pem
+
 # Read-only root filesystem: nothing is written outside /tmp (bytecode is precompiled,
 # PYTHONDONTWRITEBYTECODE stops further writes). PYTHONSAFEPATH keeps the working directory
 # (/tmp, world-writable) off sys.path. DATABASE_URL is deliberately NOT set here: the
@@ -115,8 +121,10 @@ ENV PATH="/opt/venv/bin:${PATH}" \
     PYTHONFAULTHANDLER=1 \
     PYTHONSAFEPATH=1 \
     TMPDIR=/tmp \
+    PGSSLROOTCERT=/etc/ssl/certs/rds-ca-bundle.pem \
     SHIPSHAPE_HOST=0.0.0.0 \
     SHIPSHAPE_PORT=8000 \
+    SHIPSHAPE_VERSION="${VERSION}" \
     SHIPSHAPE_GIT_COMMIT="${VCS_REF}" \
     SHIPSHAPE_BUILD_DATE="${BUILD_DATE}"
 

@@ -11,8 +11,9 @@ BIN := $(VENV)/bin
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 
-.PHONY: help venv system-deps tools lint test test-unit test-integration test-e2e test-deploy \
-        chart-check terraform-check image smoke bench docs run migrate clean
+.PHONY: help venv system-deps tools lint test test-unit test-integration test-e2e test-faults \
+        test-deploy test-cluster cluster-tools chart-check terraform-check image smoke bench docs \
+        run migrate clean
 
 help: ## list targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -47,10 +48,11 @@ run: venv ## serve on http://127.0.0.1:8000 with the embedded SQLite database
 migrate: venv ## apply migrations to DATABASE_URL
 	$(BIN)/shipshape migrate
 
-lint: venv ## ruff, format check and mypy --strict
+lint: venv ## ruff, format check, mypy --strict and the import layering (lint-imports)
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 test-unit: venv ## pure unit tests
 	$(PYTEST) tests/unit
@@ -61,8 +63,17 @@ test-integration: venv system-deps ## API, migrations and concurrency on SQLite,
 test-e2e: venv system-deps ## real processes, nginx, headless Chromium, Prometheus
 	$(PYTEST) tests/e2e
 
+test-faults: venv system-deps ## fault campaign on real processes (writes docs/reliability.md)
+	$(PYTEST) tests/faults
+
 test-deploy: venv tools system-deps ## chart, image, compose, terraform, workflows
 	$(PYTEST) tests/deploy
+
+cluster-tools: venv system-deps ## build kube-apiserver/controller-manager/scheduler, kwok and helm once per machine (versions in tests/support/kube.py)
+	$(BIN)/python -c 'from tests.support.kube import build_tools; build_tools()'
+
+test-cluster: cluster-tools ## deploy rehearsal: every environment installed, upgraded, rolled back on a real control plane
+	$(PYTEST) -v tests/cluster
 
 chart-check: venv tools system-deps ## Helm render matrix, lint, schemas, policies, contract test
 	$(PYTEST) tests/deploy/test_chart*.py tests/deploy/test_alert_rules.py

@@ -3,9 +3,10 @@
 
     release.py meta  --event push --ref-name v1.2.3
     release.py meta  --event workflow_dispatch --version 1.2.3 --environment prod
-        Validates the version and prints `version=...`, `environments=...` (space separated) and
-        `tag=v...` lines; with --github-output FILE (release.yml passes $GITHUB_OUTPUT) they are
-        appended to that file as step outputs.
+        Validates the version and prints `version=...`, `environments=...` (space separated),
+        `tag=v...` and `previous=...` (the environment a promotion takes its digest from)
+        lines; with --github-output FILE (release.yml passes $GITHUB_OUTPUT) they are appended
+        to that file as step outputs.
 
     release.py gate --environment staging --version 1.2.3 --url https://shipshape.dev.example.com
         Promotion gate: the environment before the target (staging <- dev, prod <- staging) runs
@@ -14,11 +15,16 @@
         opens the bump pull request, that the previous environment's public URL serves exactly
         this version (GET /version) and is ready (GET /readyz returns 200). Retries a few times.
 
-    release.py bump --version 1.2.3 --env dev --env staging [--root DIR]
-        Sets the image tag of each environment in the GitOps manifests. Every line that carries
-        the marker `# gitops:image-tag:<env>` holds that environment's tag as `key: "X.Y.Z"`;
-        only the quoted value changes, comments and layout stay as they are. Fails when an
-        environment has no marker in the Argo CD or in the Flux manifests.
+    release.py bump --version 1.2.3 --env dev --digest sha256:... --chart-dir DIR [--root DIR]
+    release.py bump --version 1.2.3 --env staging --from dev --chart-dir DIR
+        Promotes a release to environments in the GitOps manifests: the chart version and image
+        tag (lines marked `# gitops:version:<env>`), the image digest (`# gitops:digest:<env>`)
+        and the environment's values (DIR/values-<env>.yaml of the chart at that release, copied
+        to deploy/gitops/flux/environments/<env>/values.yaml; Argo CD reads the same file from
+        the chart package). The digest is the one the image workflow scanned, pushed and signed
+        (--digest), or, for a promotion, the digest the previous environment runs (--from; its
+        version must be the one promoted). Only the quoted values change, comments and layout
+        stay. Fails when an environment lacks a marker in the Argo CD or in the Flux manifests.
 
 Exercised by tests/deploy/test_gitops_release.py.
 """
@@ -44,12 +50,28 @@ ENVIRONMENTS = ("dev", "staging", "prod")
 TAG_ENVIRONMENTS = ("dev",)
 PREVIOUS = {"staging": "dev", "prod": "staging"}
 GITOPS_DIRS = ("deploy/gitops/argocd", "deploy/gitops/flux")
-MARKER = "gitops:image-tag"
+# The values of an environment, promoted with its chart version (Flux reads them as a ConfigMap).
+FLUX_VALUES = "deploy/gitops/flux/environments/{env}/values.yaml"
+# Where each environment pins what it runs: the chart version (Argo CD targetRevision, Flux
+# OCIRepository tag) with the image tag, and the image digest, in both engines.
+PINS = {
+    "gitops:version": (
+        "deploy/gitops/argocd/{env}/application.yaml",
+        "deploy/gitops/flux/environments/{env}/ocirepository.yaml",
+        "deploy/gitops/flux/environments/{env}/helmrelease.yaml",
+    ),
+    "gitops:digest": (
+        "deploy/gitops/argocd/{env}/application.yaml",
+        "deploy/gitops/flux/environments/{env}/helmrelease.yaml",
+    ),
+}
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 LINE = re.compile(
     r"^(?P<head>\s*(?:-\s+)?[A-Za-z_][\w.-]*:\s*)"
     r"(?P<quote>[\"'])(?P<value>[^\"']*)(?P=quote)"
-    r"(?P<tail>\s*#\s*" + re.escape(MARKER) + r":(?P<env>[a-z0-9-]+)\s*)$"
+    r"(?P<tail>\s*#\s*(?P<marker>gitops:(?:version|digest)):(?P<env>[a-z0-9-]+)\s*)$"
 )
+ANY_MARKER = re.compile(r"#\s*gitops:(?:version|digest|image-tag):")
 
 
 class ReleaseError(Exception):
@@ -77,7 +99,14 @@ def meta(
         environments = [environment]
     else:
         raise ReleaseError(f"unsupported event {event!r}")
-    return {"version": resolved, "tag": f"v{resolved}", "environments": " ".join(environments)}
+    # The environment a promotion takes its image digest from ("" for a new release).
+    previous = PREVIOUS.get(environments[0], "") if event == "workflow_dispatch" else ""
+    return {
+        "version": resolved,
+        "tag": f"v{resolved}",
+        "environments": " ".join(environments),
+        "previous": previous,
+    }
 
 
 def _get(url: str, timeout: float) -> tuple[int, bytes]:
@@ -145,16 +174,65 @@ def gitops_files(root: Path) -> list[Path]:
     return files
 
 
-def bump(root: Path, version: str, environments: list[str]) -> dict[str, list[str]]:
-    """Rewrite the marked tags; return {env: [changed file, ...]} (relative paths)."""
+def pinned(root: Path) -> dict[tuple[str, str], set[str]]:
+    """{(marker, env): {values}} of every marked line under the GitOps directories."""
+    found: dict[tuple[str, str], set[str]] = {}
+    for path in gitops_files(root):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            match = LINE.match(line)
+            if match:
+                found.setdefault((match["marker"], match["env"]), set()).add(match["value"])
+    return found
+
+
+def _digest_of(root: Path, environment: str, version: str) -> str:
+    """The image digest the environment runs; it must run `version`."""
+    found = pinned(root)
+    versions = found.get(("gitops:version", environment), set())
+    digests = found.get(("gitops:digest", environment), set())
+    if versions != {version}:
+        raise ReleaseError(
+            f"{environment} runs {sorted(versions)}, not {version}: promote what was tested there"
+        )
+    if len(digests) != 1 or not DIGEST.match(next(iter(digests))):
+        raise ReleaseError(f"{environment} pins no single image digest: {sorted(digests)}")
+    return next(iter(digests))
+
+
+def bump(
+    root: Path,
+    version: str,
+    environments: list[str],
+    *,
+    digest: str | None = None,
+    from_env: str | None = None,
+    chart_dir: Path | None = None,
+) -> dict[str, list[str]]:
+    """Rewrite the marked lines and the values copies; return {env: [changed file, ...]}."""
     check_version(version)
     unknown = sorted(set(environments) - set(ENVIRONMENTS))
     if unknown:
         raise ReleaseError(f"unknown environment(s) {unknown}; known: {list(ENVIRONMENTS)}")
-    seen: dict[str, set[str]] = {env: set() for env in environments}
+    if (digest is None) == (from_env is None):
+        raise ReleaseError("give exactly one of --digest (a new release) and --from ENV")
+    if from_env is not None:
+        if from_env not in ENVIRONMENTS:
+            raise ReleaseError(f"unknown environment {from_env!r}; one of {ENVIRONMENTS}")
+        digest = _digest_of(root, from_env, version)
+    assert digest is not None
+    if not DIGEST.match(digest):
+        raise ReleaseError(f"not an image digest (sha256:<64 hex>): {digest!r}")
+    if chart_dir is None or not (chart_dir / "Chart.yaml").is_file():
+        raise ReleaseError(
+            f"--chart-dir must be the chart of the release (no Chart.yaml in {chart_dir})"
+        )
+    new_value = {"gitops:version": version, "gitops:digest": digest}
+    seen: dict[str, set[tuple[str, str]]] = {env: set() for env in environments}
     changed: dict[str, list[str]] = {env: [] for env in environments}
+    updates: dict[Path, str] = {}
     for path in gitops_files(root):
         text = path.read_text(encoding="utf-8")
+        rel = str(path.relative_to(root))
         out: list[str] = []
         dirty = False
         for line in text.splitlines(keepends=True):
@@ -162,29 +240,39 @@ def bump(root: Path, version: str, environments: list[str]) -> dict[str, list[st
             newline = line[len(body) :]
             match = LINE.match(body)
             if match and match["env"] in seen:
-                env = match["env"]
-                seen[env].add(
-                    next(d for d in GITOPS_DIRS if str(path.relative_to(root)).startswith(d))
-                )
-                if match["value"] != version:
-                    body = (
-                        f"{match['head']}{match['quote']}{version}{match['quote']}{match['tail']}"
-                    )
+                env, marker = match["env"], match["marker"]
+                seen[env].add((marker, rel))
+                value = new_value[marker]
+                if match["value"] != value:
+                    body = f"{match['head']}{match['quote']}{value}{match['quote']}{match['tail']}"
                     dirty = True
-                    changed[env].append(str(path.relative_to(root)))
-            elif (
-                match is None
-                and re.search(r"#\s*" + re.escape(MARKER) + ":", body)
-                and not body.lstrip().startswith("#")
-            ):
-                raise ReleaseError(f"{path}: malformed {MARKER} line: {body.strip()!r}")
+                    if rel not in changed[env]:
+                        changed[env].append(rel)
+            elif match is None and ANY_MARKER.search(body) and not body.lstrip().startswith("#"):
+                raise ReleaseError(f"{path}: malformed gitops marker line: {body.strip()!r}")
             out.append(body + newline)
         if dirty:
-            path.write_text("".join(out), encoding="utf-8")
-    for env, dirs in seen.items():
-        missing = [d for d in GITOPS_DIRS if d not in dirs]
+            updates[path] = "".join(out)
+    for env, marks in seen.items():
+        missing = [
+            (m, f.format(env=env)) for m, files in PINS.items() for f in files
+            if (m, f.format(env=env)) not in marks
+        ]  # fmt: skip
         if missing:
-            raise ReleaseError(f"no `# {MARKER}:{env}` line under {missing}")
+            raise ReleaseError(
+                f"{env}: no line marked "
+                + ", ".join(f"`# {m}:{env}` under {d}" for m, d in missing)
+            )
+    for env in environments:
+        source = chart_dir / f"values-{env}.yaml"
+        if not source.is_file():
+            raise ReleaseError(f"the chart of {version} has no values-{env}.yaml")
+        target = root / FLUX_VALUES.format(env=env)
+        if not target.is_file() or target.read_bytes() != source.read_bytes():
+            updates[target] = source.read_text(encoding="utf-8")
+            changed[env].append(str(target.relative_to(root)))
+    for path, text in updates.items():
+        path.write_text(text, encoding="utf-8")
     return changed
 
 
@@ -206,10 +294,13 @@ def main(argv: list[str] | None = None) -> int:
     p_gate.add_argument("--attempts", type=int, default=5)
     p_gate.add_argument("--interval", type=float, default=30.0)
     p_bump = sub.add_parser(
-        "bump", help="set the image tag of environments in the GitOps manifests"
+        "bump", help="promote a release (chart, image digest, values) to environments"
     )
     p_bump.add_argument("--version", required=True)
     p_bump.add_argument("--env", action="append", required=True, dest="envs")
+    p_bump.add_argument("--digest", help="image digest of a new release (sha256:...)")
+    p_bump.add_argument("--from", dest="from_env", help="promote the digest this env runs")
+    p_bump.add_argument("--chart-dir", type=Path, required=True, help="the chart of the release")
     p_bump.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[2])
     args = parser.parse_args(argv)
     try:
@@ -232,7 +323,15 @@ def main(argv: list[str] | None = None) -> int:
             )
         else:
             envs = [e for item in args.envs for e in item.split()]
-            changed = bump(args.root, args.version, envs)
+            changed = bump(
+                args.root,
+                args.version,
+                envs,
+                # The workflow passes both; the one that does not apply is empty.
+                digest=args.digest or None,
+                from_env=args.from_env or None,
+                chart_dir=args.chart_dir,
+            )
             for env, files in changed.items():
                 state = ", ".join(files) if files else "already at this version"
                 print(f"{env}: {args.version} ({state})")

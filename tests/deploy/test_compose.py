@@ -1,10 +1,12 @@
 """compose.yaml (+ the MariaDB override): valid against the Compose specification, and the
-invariants the stack relies on. No engine runs here; the image itself is exercised by
-test_container_smoke.py."""
+invariants the stack relies on, checked on the stack as `docker compose` loads it: compose-go
+(the loader docker compose uses; tests/support/compose.py) interpolates, resolves and merges the
+files, so the override's effect is Compose's own merge, not a re-implementation. A few checks
+read the raw files for how something is written. No engine runs here; the image itself is
+exercised by test_container_smoke.py."""
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 import re
 import subprocess
@@ -15,6 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from tests.support import compose as compose_go
 from tests.support.tools import require_tool
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,37 +37,22 @@ def load(path: Path) -> dict[str, Any]:
     return data
 
 
-def merge(base: Any, override: Any) -> Any:
-    """The Compose merge rules this repository relies on: mappings merge recursively,
-    `command`/`entrypoint`/healthcheck `test` are replaced, volumes merge by target,
-    other sequences are unioned."""
-    if isinstance(base, dict) and isinstance(override, dict):
-        out = dict(base)
-        for key, value in override.items():
-            if key in out and key in ("command", "entrypoint", "test"):
-                out[key] = value
-            elif key == "volumes" and isinstance(value, list) and isinstance(out.get(key), list):
-                targets = {v["target"] for v in value if isinstance(v, dict)}
-                kept = [v for v in out[key] if not (isinstance(v, dict) and v["target"] in targets)]
-                out[key] = kept + value
-            elif key in out:
-                out[key] = merge(out[key], value)
-            else:
-                out[key] = value
-        return out
-    if isinstance(base, list) and isinstance(override, list):
-        return base + [v for v in override if v not in base]
-    return copy.deepcopy(override)
+# Interpolation as a user without any overrides in their environment gets it.
+DEFAULT_ENV: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    return load(COMPOSE)
+    return compose_go.load(COMPOSE, env=DEFAULT_ENV)
 
 
 @pytest.fixture(scope="module")
-def mariadb_stack(compose: dict[str, Any]) -> dict[str, Any]:
-    return merge(compose, load(MARIADB))
+def mariadb_stack() -> dict[str, Any]:
+    return compose_go.load(COMPOSE, MARIADB, env=DEFAULT_ENV)
+
+
+def secret_sources(service: dict[str, Any]) -> set[str]:
+    return {s["source"] if isinstance(s, dict) else s for s in service.get("secrets") or []}
 
 
 def long_running(service: dict[str, Any]) -> bool:
@@ -126,10 +114,18 @@ def test_only_the_proxy_publishes_a_port(
 
 
 def test_the_published_port_is_loopback_by_default(compose: dict[str, Any]) -> None:
+    (raw,) = load(COMPOSE)["services"]["proxy"]["ports"]
+    assert isinstance(raw, dict), "long syntax, so that the bind address is explicit"
     (port,) = compose["services"]["proxy"]["ports"]
-    assert isinstance(port, dict), "long syntax, so that the bind address is explicit"
-    assert port["host_ip"].endswith(":-127.0.0.1}"), port
+    assert port["host_ip"] == "127.0.0.1", port
     assert str(port["target"]) == compose["services"]["proxy"]["environment"]["LISTEN_PORT"]
+
+
+def test_the_bind_address_is_a_setting(compose: dict[str, Any]) -> None:
+    """The variable in the port's host_ip really is what docker compose substitutes."""
+    (name,) = re.findall(r"\$\{(\w+):-127\.0\.0\.1\}", COMPOSE.read_text())
+    (port,) = compose_go.load(COMPOSE, env={name: "0.0.0.0"})["services"]["proxy"]["ports"]
+    assert port["host_ip"] == "0.0.0.0"
 
 
 @pytest.mark.parametrize("variant", ["default", "with_mariadb_override"])
@@ -185,9 +181,13 @@ def test_no_secret_value_inline(
     stack = compose if variant == "default" else mariadb_stack
     declared = stack["secrets"]
     for secret, spec in declared.items():
-        assert set(spec) == {"file"}, f"secret {secret} must come from a file"
+        assert set(spec) <= {"file", "name"}, f"secret {secret} must come from a file"
+        assert "file" in spec, f"secret {secret} must come from a file"
+    for path in (COMPOSE, MARIADB):
+        for name, svc in load(path).get("services", {}).items():
+            assert "env_file" not in svc, f"{path.name}: {name}: env_file could smuggle secrets"
     for name, svc in stack["services"].items():
-        mounted = set(svc.get("secrets") or [])
+        mounted = secret_sources(svc)
         assert mounted <= set(declared), name
         for key, value in env_of(svc).items():
             if key.endswith("_FILE"):
@@ -197,8 +197,6 @@ def test_no_secret_value_inline(
             assert not SECRET_NAME.search(key), f"{name}: {key} is inline; use {key}_FILE"
             if "://" in value:
                 assert urlsplit(value).password is None, f"{name}: {key} embeds a password"
-        for forbidden in ("env_file",):
-            assert forbidden not in svc, f"{name}: {forbidden} could smuggle secrets inline"
 
 
 def test_app_password_reaches_the_url_through_a_secret(compose: dict[str, Any]) -> None:
@@ -210,13 +208,14 @@ def test_app_password_reaches_the_url_through_a_secret(compose: dict[str, Any]) 
     assert db_env["POSTGRES_PASSWORD_FILE"] == "/run/secrets/db_password"
 
 
-def test_development_secret_files_exist(compose: dict[str, Any]) -> None:
-    overrides = load(MARIADB).get("secrets", {})
-    for spec in [*compose["secrets"].values(), *overrides.values()]:
-        default = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", spec["file"])
-        path = REPO / default
-        assert path.is_file(), default
-        assert path.stat().st_mode & 0o004, f"{default} must be readable by the container users"
+def test_development_secret_files_exist(
+    compose: dict[str, Any], mariadb_stack: dict[str, Any]
+) -> None:
+    for spec in [*compose["secrets"].values(), *mariadb_stack["secrets"].values()]:
+        path = Path(spec["file"])  # resolved by compose-go against the project directory
+        assert path.is_relative_to(REPO / "deploy/containers/dev-secrets"), path
+        assert path.is_file(), path
+        assert path.stat().st_mode & 0o004, f"{path} must be readable by the container users"
 
 
 @pytest.mark.parametrize("variant", ["default", "with_mariadb_override"])
@@ -279,7 +278,7 @@ def test_database_images(compose: dict[str, Any], mariadb_stack: dict[str, Any])
 def test_database_is_not_reachable_from_outside(compose: dict[str, Any]) -> None:
     networks = compose["networks"]
     assert networks["backend"].get("internal") is True
-    assert compose["services"]["db"]["networks"] == ["backend"]
+    assert set(compose["services"]["db"]["networks"]) == {"backend"}
     assert "backend" not in compose["services"]["proxy"]["networks"]
 
 

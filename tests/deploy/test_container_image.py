@@ -191,7 +191,10 @@ def test_oci_labels_from_build_args(dockerfile: str) -> None:
         ("created", "BUILD_DATE"),
         ("source", "SOURCE"),
     ):
-        assert re.search(rf'org\.opencontainers\.image\.{key}="\$\{{{arg}\}}"', labels), key
+        # ${ARG} or ${ARG:-default}
+        assert re.search(
+            rf'org\.opencontainers\.image\.{key}="\$\{{{arg}(:-[^}}]*)?\}}"', labels
+        ), key
 
 
 def _dockerignore_excluded(patterns: list[str], path: str) -> bool:
@@ -289,3 +292,27 @@ def test_containers_conf_has_the_documented_workarounds() -> None:
     conf = tomllib.loads((REPO / "deploy/containers/containers.conf").read_text())
     assert conf["engine"]["runtime"] == "runc"
     assert any(u.startswith("nofile=") for u in conf["containers"]["default_ulimits"])
+
+
+def test_the_build_version_reaches_the_app(dockerfile: str) -> None:
+    """The runtime stage turns the build arg VERSION into SHIPSHAPE_VERSION, and the app reports
+    that (GET /version, the CLI, build_info) instead of the package version: what the release
+    gate compares. The container smoke test checks the same on a real image."""
+    runtime = dockerfile.split("AS runtime", 1)[1]
+    env = next(args for keyword, args, _ in instructions(runtime) if keyword == "ENV")
+    assert 'SHIPSHAPE_VERSION="${VERSION}"' in env
+    shipshape = REPO / ".venv/bin/shipshape"
+    result = subprocess.run(
+        [str(shipshape), "version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "SHIPSHAPE_VERSION": "9.8.7-rc.1"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["version"] == "9.8.7-rc.1"
+    unset = {k: v for k, v in os.environ.items() if k != "SHIPSHAPE_VERSION"}
+    result = subprocess.run(
+        [str(shipshape), "version"], capture_output=True, text=True, timeout=60, env=unset
+    )
+    assert json.loads(result.stdout)["version"] != "9.8.7-rc.1"

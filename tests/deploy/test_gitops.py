@@ -3,14 +3,21 @@
 infra/terraform builds one EKS cluster (with its own Argo CD) per environment, so every
 environment has its own entrypoint: deploy/gitops/argocd/<env> (bootstrapped by the Terraform app
 of apps) and deploy/gitops/flux/clusters/<env>. Checked here: valid YAML of the expected kinds,
-kustomize builds, each entrypoint deploys its own environment and nothing else, into namespace
-`shipshape` (what Terraform binds the app role and SecretStore to), pointing at the real chart and
-values files, SecretStores equal to Terraform's, and one set of environments everywhere: Argo CD,
-Flux, the chart's values-<env>.yaml files, infra/terraform/envs/<env> and the terraform workflow.
+kustomize builds, every custom resource valid against the CRD its project ships (Flux, Argo CD,
+External Secrets; tests/support/crds.py), each entrypoint deploys its own environment and nothing
+else, into namespace `shipshape` (what Terraform binds the app role and SecretStore to), SecretStores
+equal to Terraform's, and one set of environments everywhere: Argo CD, Flux, the chart's
+values-<env>.yaml files, infra/terraform/envs/<env> and the terraform workflow.
+
+Promotion: every environment runs a published, signed chart version (never a branch): Argo CD's
+targetRevision and Flux's OCIRepository pin the same version per environment, Flux verifies the
+cosign signature of the release workflow, the image is pinned by digest, and the values travel
+with the chart version.
 """
 
 from __future__ import annotations
 
+import copy
 import re
 import subprocess
 from pathlib import Path
@@ -19,6 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support import crds
 from tests.support.tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,6 +40,12 @@ ENV_LABEL = "shipshape.dev/environment"
 CHART = ROOT / "charts/shipshape"
 CHART_PATH = "charts/shipshape"
 REPO_URL = "https://github.com/shipshape/shipshape.git"
+CHART_REPO = "ghcr.io/shipshape/charts"  # where release.yml pushes the signed chart
+CHART_OCI_URL = f"oci://{CHART_REPO}/shipshape"
+RELEASE_WORKFLOW = "https://github.com/shipshape/shipshape/.github/workflows/release.yml"
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+SEMVER = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
+NOT_MANIFESTS = {"kustomization.yaml", "kustomizeconfig.yaml", "values.yaml"}
 ENVIRONMENTS = {"dev", "staging", "prod"}
 AUTO_SYNC = {"dev": True, "staging": True, "prod": False}
 
@@ -45,7 +59,7 @@ def load_all(path: Path) -> list[dict[str, Any]]:
 def manifests(base: Path) -> list[tuple[Path, dict[str, Any]]]:
     out = []
     for path in sorted(base.rglob("*.yaml")):
-        if path.name == "kustomization.yaml":
+        if path.name in NOT_MANIFESTS:
             continue
         out.extend((path, doc) for doc in load_all(path))
     return out
@@ -84,6 +98,8 @@ def test_every_manifest_is_yaml_with_known_kinds() -> None:
         ("argoproj.io/v1alpha1", "AppProject"),
         ("argoproj.io/v1alpha1", "Application"),
         ("source.toolkit.fluxcd.io/v1", "GitRepository"),
+        ("source.toolkit.fluxcd.io/v1", "OCIRepository"),
+        ("v1", "Secret"),
         ("kustomize.toolkit.fluxcd.io/v1", "Kustomization"),
         ("helm.toolkit.fluxcd.io/v2", "HelmRelease"),
         ("external-secrets.io/v1", "SecretStore"),
@@ -117,11 +133,68 @@ def test_kustomize_builds(directory: str) -> None:
         assert (GITOPS / directory / resource).exists(), f"{directory}: {resource} missing"
 
 
+def _built_custom_resources() -> list[dict[str, Any]]:
+    objects: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for directory in ENTRYPOINTS:
+        for doc in build(GITOPS / directory):
+            if "." in doc["apiVersion"].split("/")[0]:
+                key = (doc["kind"], doc["metadata"].get("namespace", ""), doc["metadata"]["name"])
+                objects[key] = doc
+    return list(objects.values())
+
+
+def test_custom_resources_match_the_upstream_crds() -> None:
+    """Every Flux, Argo CD and External Secrets object, as kustomize builds it, validates against
+    the CRD of the version its project ships (strict: unknown fields are errors)."""
+    oracle = crds.gitops_oracle()
+    objects = _built_custom_resources()
+    kinds = {o["kind"] for o in objects}
+    assert kinds == {
+        "AppProject", "Application", "GitRepository", "OCIRepository", "Kustomization",
+        "HelmRelease", "SecretStore",
+    }  # fmt: skip
+    for obj in objects:
+        oracle.validate(obj)
+
+
+@pytest.mark.parametrize(
+    ("kind", "mutate", "message"),
+    [
+        ("OCIRepository", lambda s: s["verify"].update(provider="cosgin"), "cosgin"),
+        ("HelmRelease", lambda s: s["chartRef"].update(kind="GitRepository"), "GitRepository"),
+        ("HelmRelease", lambda s: s.update(valuesFile=["values.yaml"]), "valuesFile"),
+        ("Application", lambda s: s["source"].update(targetRevison="1.0.0"), "targetRevison"),
+        ("SecretStore", lambda s: s["provider"]["aws"].update(service="SecretManager"), "Secret"),
+    ],
+)
+def test_the_crd_oracle_rejects_mistakes(kind: str, mutate: Any, message: str) -> None:
+    obj = copy.deepcopy(next(o for o in _built_custom_resources() if o["kind"] == kind))
+    mutate(obj["spec"])
+    problems = crds.gitops_oracle().errors(obj)
+    assert problems, f"{kind}: a broken object passed"
+    assert message in " ".join(problems)
+
+
+def test_oracle_versions_follow_what_infra_installs() -> None:
+    """The CRDs are those of the versions infra/terraform installs (Argo CD, External Secrets)."""
+    variables = (ROOT / "infra/terraform/modules/addons/variables.tf").read_text()
+    pins = dict(re.findall(r'(\w+)\s*=\s*optional\(string,\s*"([^"]+)"\)', variables))
+    assert pins["argocd"] == crds.ARGO_CD_CHART, "argo-cd chart bumped: bump crds.ARGO_CD too"
+    assert f"v{pins['external_secrets']}" == crds.EXTERNAL_SECRETS[1]
+
+
 def test_every_manifest_file_is_referenced_by_a_kustomization() -> None:
     referenced: set[Path] = set()
     for kustomization in GITOPS.rglob("kustomization.yaml"):
         for resource in yaml.safe_load(kustomization.read_text())["resources"]:
             referenced.add((kustomization.parent / resource).resolve())
+    for kustomization in GITOPS.rglob("kustomization.yaml"):
+        spec = yaml.safe_load(kustomization.read_text())
+        for generator in spec.get("configMapGenerator", []):
+            referenced.update((kustomization.parent / f).resolve() for f in generator["files"])
+        referenced.update(
+            (kustomization.parent / c).resolve() for c in spec.get("configurations", [])
+        )
     for path in GITOPS.rglob("*.yaml"):
         if path.name == "kustomization.yaml":
             continue
@@ -176,36 +249,22 @@ def test_environments_agree_everywhere() -> None:
 
 
 def test_one_repository_url() -> None:
-    project = by_kind(ARGO, "AppProject")[0]
+    """Git (this repository) for the GitOps manifests; the chart from the release's registry."""
     source = by_kind(FLUX, "GitRepository")[0]
-    assert project["spec"]["sourceRepos"] == [REPO_URL]
-    for app in by_kind(ARGO, "Application"):
-        assert app["spec"]["source"]["repoURL"] == REPO_URL
     assert source["spec"]["url"] == REPO_URL
     chart_home = yaml.safe_load((CHART / "Chart.yaml").read_text())["home"]
     assert REPO_URL.removesuffix(".git") == chart_home
     addons = (ROOT / "infra/terraform/modules/addons/variables.tf").read_text()
     assert f'default     = "{REPO_URL}"' in addons, "the Terraform app of apps reads this repo"
-
-
-def test_image_tags_agree_with_each_other_per_environment() -> None:
-    marker = re.compile(r"[\"']([^\"']+)[\"']\s*#\s*gitops:image-tag:([a-z]+)\s*$")
-    tags: dict[str, set[str]] = {env: set() for env in ENVIRONMENTS}
-    files: dict[str, set[Path]] = {env: set() for env in ENVIRONMENTS}
-    for path in GITOPS.rglob("*.yaml"):
-        for line in path.read_text().splitlines():
-            match = marker.search(line)
-            if match:
-                tags[match.group(2)].add(match.group(1))
-                files[match.group(2)].add(path.relative_to(GITOPS))
-    for env, values in tags.items():
-        assert len(values) == 1, f"{env}: Argo CD and Flux deploy different tags {values}"
-        assert re.fullmatch(r"\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?", next(iter(values)))
-        # Each environment's tag lives in that environment's own files (CODEOWNERS per env).
-        assert files[env] == {
-            Path(f"argocd/{env}/application.yaml"),
-            Path(f"flux/environments/{env}/helmrelease.yaml"),
-        }
+    (secret,) = by_kind(ARGO, "Secret")
+    assert secret["metadata"]["labels"]["argocd.argoproj.io/secret-type"] == "repository"
+    assert secret["stringData"] == {
+        "name": "shipshape-charts",
+        "project": "shipshape",
+        "type": "helm",
+        "url": CHART_REPO,
+        "enableOCI": "true",
+    }, "a public package: no credentials in Git"
 
 
 def test_codeowners_require_release_managers_for_prod_only() -> None:
@@ -250,16 +309,21 @@ def test_argo_application_points_at_the_chart(env: str) -> None:
     assert app["metadata"]["namespace"] == "argocd"
     spec = app["spec"]
     source = spec["source"]
-    assert source["path"] == CHART_PATH
-    assert (ROOT / source["path"] / "Chart.yaml").is_file()
-    assert source["targetRevision"] == "main"
+    # The published chart at a pinned version, never a branch of this repository.
+    assert (source["repoURL"], source["chart"]) == (CHART_REPO, "shipshape")
+    assert "path" not in source
+    assert SEMVER.match(source["targetRevision"]), source["targetRevision"]
     assert source["helm"]["releaseName"] == "shipshape"
+    # values-<env>.yaml of the chart package of that version: promoted with it.
     assert source["helm"]["valueFiles"] == [f"values-{env}.yaml"]
-    assert (ROOT / source["path"] / f"values-{env}.yaml").is_file()
-    params = {p["name"]: p["value"] for p in source["helm"]["parameters"]}
-    assert set(params) == {"image.tag"}
-    chart_values = yaml.safe_load((CHART / "values.yaml").read_text())
-    assert "tag" in chart_values["image"], "the chart takes image.tag"
+    assert (CHART / f"values-{env}.yaml").is_file()
+    ignored = (CHART / ".helmignore").read_text().splitlines()
+    assert not any(f"values-{env}.yaml".startswith(i.rstrip("*")) for i in ignored if i), ignored
+    assert "parameters" not in source["helm"], "one values object, the same as Flux's"
+    overrides = source["helm"]["valuesObject"]
+    assert overrides == _helmreleases()[env]["spec"]["values"], "Argo CD and Flux agree"
+    assert overrides["image"]["tag"] == source["targetRevision"]
+    assert DIGEST.match(overrides["image"]["digest"]), "the image is pinned by digest"
     # The cluster this Argo CD runs in, namespace shipshape.
     assert spec["destination"] == {"server": IN_CLUSTER, "namespace": NAMESPACE}
     assert spec["project"] == by_kind(ARGO, "AppProject")[0]["metadata"]["name"]
@@ -276,7 +340,9 @@ def test_argo_sync_policy_per_environment(env: str) -> None:
     options = spec["syncPolicy"]["syncOptions"]
     assert "RespectIgnoreDifferences=true" in options
     assert "CreateNamespace=true" not in options, "the namespace comes from platform/<env>"
-    assert spec["ignoreDifferences"][0]["jsonPointers"] == ["/spec/replicas"]
+    # The HPA owns spec.replicas where there is one (tests/deploy/test_chart_stability.py).
+    if env != "dev":
+        assert spec["ignoreDifferences"][0]["jsonPointers"] == ["/spec/replicas"]
     assert "resources-finalizer.argocd.argoproj.io" not in _apps()[env]["metadata"].get(
         "finalizers", []
     ), "deleting the Application must not delete the environment"
@@ -287,6 +353,7 @@ def test_argo_project_allows_exactly_the_environment_namespace() -> None:
     assert len(projects) == 1, "one project, shared by every cluster (argocd/base)"
     project = projects[0]
     assert project["spec"]["destinations"] == [{"server": IN_CLUSTER, "namespace": NAMESPACE}]
+    assert project["spec"]["sourceRepos"] == [CHART_REPO], "only the published chart"
     assert project["spec"]["clusterResourceWhitelist"] == []
     roles = {r["name"]: r for r in project["spec"]["roles"]}
     assert "shipshape/shipshape-prod" in " ".join(roles["prod-deployer"]["policies"])
@@ -315,7 +382,10 @@ def test_namespace_is_restricted_and_matches_terraform(env: str) -> None:
     namespaces = load_all(PLATFORM / env / "namespace.yaml")
     assert [n["metadata"]["name"] for n in namespaces] == [NAMESPACE]
     labels = namespaces[0]["metadata"]["labels"]
-    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    for mode in ("enforce", "audit", "warn"):
+        assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted", mode
+    # Behind the ALB (IP targets), pods get the target-health readiness gate.
+    assert labels["elbv2.k8s.aws/pod-readiness-gate-inject"] == "enabled"
     assert labels[ENV_LABEL] == env
     root = (ROOT / "infra/terraform/envs" / env / "main.tf").read_text()
     assert f'app_namespace       = "{NAMESPACE}"' in root
@@ -346,7 +416,7 @@ def test_secret_store_matches_terraform_and_the_chart_values(env: str) -> None:
     assert f'name      = "{store["metadata"]["name"]}"' in manifest
     assert 'service = "SecretsManager"' in manifest
     assert "serviceAccountRef = { name = local.app_service_account }" in manifest
-    example = (ROOT / "infra/terraform/envs" / env / "terraform.tfvars.example").read_text()
+    example = (ROOT / "infra/terraform/envs" / env / "terraform.tfvars").read_text()
     assert f'region              = "{aws["region"]}"' in example
 
 
@@ -357,37 +427,77 @@ def _helmreleases() -> dict[str, dict[str, Any]]:
     return {hr["metadata"]["labels"][ENV_LABEL]: hr for hr in by_kind(FLUX, "HelmRelease")}
 
 
-def test_flux_source() -> None:
+def test_flux_git_source_carries_no_chart() -> None:
+    """Git is read for the GitOps manifests only: the chart comes from the signed OCI artifact."""
     sources = by_kind(FLUX, "GitRepository")
     assert len(sources) == 1
     source = sources[0]
     assert source["spec"]["ref"] == {"branch": "main"}
     ignore = source["spec"]["ignore"]
-    assert f"!/{CHART_PATH}/" in ignore
+    assert CHART_PATH not in ignore
     assert "!/deploy/gitops/flux/" in ignore
     assert "!/deploy/gitops/platform/" in ignore
+
+
+def _ocirepositories() -> dict[str, dict[str, Any]]:
+    return {o["metadata"]["labels"][ENV_LABEL]: o for o in by_kind(FLUX, "OCIRepository")}
+
+
+@pytest.mark.parametrize("env", sorted(ENVIRONMENTS))
+def test_flux_pulls_the_signed_chart_version(env: str) -> None:
+    repo = _ocirepositories()[env]["spec"]
+    assert repo["url"] == CHART_OCI_URL
+    assert set(repo["ref"]) == {"tag"}, "a pinned version, not a semver range or latest"
+    assert SEMVER.match(repo["ref"]["tag"])
+    assert repo["layerSelector"] == {
+        "mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+        "operation": "copy",
+    }
+    verify = repo["verify"]
+    assert verify["provider"] == "cosign"
+    assert "secretRef" not in verify, "keyless"
+    (identity,) = verify["matchOIDCIdentity"]
+    issuer, subject = re.compile(identity["issuer"]), re.compile(identity["subject"])
+    assert issuer.fullmatch("https://token.actions.githubusercontent.com")
+    assert not issuer.fullmatch("https://token.actions.githubusercontent.com.evil.example")
+    assert subject.fullmatch(f"{RELEASE_WORKFLOW}@refs/tags/v1.2.3")
+    assert subject.fullmatch(f"{RELEASE_WORKFLOW}@refs/tags/v1.2.3-rc.1")
+    for other in (
+        f"{RELEASE_WORKFLOW}@refs/heads/main",
+        f"{RELEASE_WORKFLOW}@refs/tags/v1.2.3/../x",
+        "https://github.com/shipshape/shipshape/.github/workflows/ci.yml@refs/tags/v1.2.3",
+        "https://github.com/evil/shipshape/.github/workflows/release.yml@refs/tags/v1.2.3",
+    ):
+        assert not subject.fullmatch(other), other
+
+
+def test_the_chart_flux_verifies_is_the_one_release_yml_signs() -> None:
+    workflow = (ROOT / ".github/workflows/release.yml").read_text()
+    chart_job = yaml.safe_load(workflow)["jobs"]["chart"]
+    script = next(s["run"] for s in chart_job["steps"] if "helm push" in s.get("run", ""))
+    assert 'repo="ghcr.io/${OWNER,,}/charts"' in script
+    assert 'helm push "${dest}/shipshape-${VERSION}.tgz" "oci://${repo}"' in script
+    assert 'cosign sign --yes "${repo}/shipshape@${digest}"' in script
+    assert '--version "${VERSION}"' in script, "chart version == release version"
+    owner = CHART_OCI_URL.removeprefix("oci://ghcr.io/").split("/")[0]
+    assert RELEASE_WORKFLOW.startswith(f"https://github.com/{owner}/")
 
 
 @pytest.mark.parametrize("env", sorted(ENVIRONMENTS))
 def test_flux_helmrelease(env: str) -> None:
     hr = _helmreleases()[env]
     spec = hr["spec"]
-    source = by_kind(FLUX, "GitRepository")[0]
-    chart = spec["chart"]["spec"]
-    assert chart["chart"] == f"./{CHART_PATH}"
-    assert chart["sourceRef"] == {
-        "kind": "GitRepository",
-        "name": source["metadata"]["name"],
-        "namespace": source["metadata"]["namespace"],
+    assert "chart" not in spec, "no chart from Git (reconcileStrategy Revision rolled everything)"
+    oci = _ocirepositories()[env]
+    assert spec["chartRef"] == {
+        "kind": "OCIRepository",
+        "name": oci["metadata"]["name"],
+        "namespace": oci["metadata"]["namespace"],
     }
-    assert chart["reconcileStrategy"] == "Revision"
-    # With valuesFiles only the listed files make the values: the chart defaults come first.
-    assert chart["valuesFiles"] == [
-        f"./{CHART_PATH}/values.yaml",
-        f"./{CHART_PATH}/values-{env}.yaml",
-    ]
-    for values_file in chart["valuesFiles"]:
-        assert (ROOT / values_file).is_file(), values_file
+    assert hr["metadata"]["namespace"] == oci["metadata"]["namespace"]
+    values = spec["values"]
+    assert values["image"]["tag"] == oci["spec"]["ref"]["tag"], "image built for the chart version"
+    assert DIGEST.match(values["image"]["digest"]), "the image is pinned by digest"
     assert hr["metadata"]["name"] == f"shipshape-{env}"
     assert spec["releaseName"] == "shipshape"
     assert spec["storageNamespace"] == spec["targetNamespace"] == NAMESPACE
@@ -399,7 +509,108 @@ def test_flux_helmrelease(env: str) -> None:
     assert upgrade["cleanupOnFail"] is True
     assert spec["driftDetection"]["mode"] == "enabled"
     assert spec["test"]["enable"] is True
-    assert isinstance(spec["values"]["image"]["tag"], str)
+
+
+@pytest.mark.parametrize("env", sorted(ENVIRONMENTS))
+def test_flux_values_are_the_promoted_values_file(env: str) -> None:
+    """kustomize turns environments/<env>/values.yaml (the chart's values-<env>.yaml of the
+    promoted version, written by release.py bump) into a hashed ConfigMap, and the HelmRelease
+    reads exactly that ConfigMap: a values change is a new name, hence an upgrade."""
+    docs = build(FLUX / "environments" / env)
+    (release,) = [d for d in docs if d["kind"] == "HelmRelease"]
+    (config,) = [d for d in docs if d["kind"] == "ConfigMap"]
+    assert release["spec"]["valuesFrom"] == [
+        {"kind": "ConfigMap", "name": config["metadata"]["name"], "valuesKey": "values.yaml"}
+    ]
+    assert config["metadata"]["name"].startswith(f"shipshape-values-{env}-")
+    assert config["metadata"]["namespace"] == release["metadata"]["namespace"]
+    promoted = yaml.safe_load(config["data"]["values.yaml"])
+    assert promoted == yaml.safe_load((FLUX / "environments" / env / "values.yaml").read_text())
+    # Valid values of the chart (its values.schema.json), merged as Helm merges them.
+    import jsonschema
+
+    schema = yaml.safe_load((CHART / "values.schema.json").read_text())
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    merged = _merge(_merge(defaults, promoted), release["spec"]["values"])
+    jsonschema.validate(merged, schema)
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+@pytest.mark.parametrize("env", sorted(ENVIRONMENTS))
+def test_one_version_and_one_digest_per_environment(env: str) -> None:
+    """Argo CD and Flux run the same chart version, image tag and image digest in each
+    environment, and every pinned line carries the marker release.py bump rewrites."""
+    marker = re.compile(r"[\"']([^\"']+)[\"']\s*#\s*gitops:(version|digest):([a-z]+)\s*$")
+    found: dict[str, set[str]] = {"version": set(), "digest": set()}
+    files: dict[str, set[Path]] = {"version": set(), "digest": set()}
+    for path in GITOPS.rglob("*.yaml"):
+        for line in path.read_text().splitlines():
+            match = marker.search(line)
+            if match and match.group(3) == env:
+                found[match.group(2)].add(match.group(1))
+                files[match.group(2)].add(path.relative_to(GITOPS))
+    assert len(found["version"]) == 1, found
+    assert len(found["digest"]) == 1, found
+    (version,) = found["version"]
+    app = _apps()[env]["spec"]["source"]
+    assert app["targetRevision"] == version
+    assert _ocirepositories()[env]["spec"]["ref"]["tag"] == version
+    assert files["version"] == {
+        Path(f"argocd/{env}/application.yaml"),
+        Path(f"flux/environments/{env}/ocirepository.yaml"),
+        Path(f"flux/environments/{env}/helmrelease.yaml"),
+    }
+    assert files["digest"] == {
+        Path(f"argocd/{env}/application.yaml"),
+        Path(f"flux/environments/{env}/helmrelease.yaml"),
+    }
+    assert "gitops:image-tag" not in "".join(p.read_text() for p in GITOPS.rglob("*.yaml"))
+
+
+def test_nothing_follows_a_branch_of_the_chart() -> None:
+    """A docs-only (or any) commit to main reaches no environment: no Application reads Git, no
+    HelmRelease builds its chart from Git."""
+    for app in by_kind(ARGO, "Application"):
+        assert app["spec"]["source"]["repoURL"] == CHART_REPO
+        assert app["spec"]["source"]["targetRevision"] not in ("main", "HEAD", "*")
+    for hr in by_kind(FLUX, "HelmRelease"):
+        assert "chart" not in hr["spec"]
+        assert hr["spec"]["chartRef"]["kind"] == "OCIRepository"
+
+
+def test_dev_exposes_the_url_the_release_gate_calls() -> None:
+    """The gate that promotes to staging calls dev's public URL (SHIPSHAPE_DEV_URL): dev must
+    render an Ingress for that host, and the docs must name it."""
+    helm = pytest.importorskip("helm_python", reason="dev dependency helm-python-sdk")
+    release = _helmreleases()["dev"]
+    promoted = yaml.safe_load((FLUX / "environments/dev/values.yaml").read_text())
+    values = _merge(promoted, release["spec"]["values"])
+    rendered = helm.Chart.load(str(CHART)).render(
+        values=values, name="shipshape", namespace=NAMESPACE, is_install=True
+    )
+    docs = [
+        d
+        for path, text in rendered.items()
+        if path.endswith(".yaml") and text.strip()
+        for d in yaml.safe_load_all(text)
+        if d
+    ]
+    ingresses = [d for d in docs if d["kind"] == "Ingress"]
+    assert len(ingresses) == 1, "dev renders no Ingress: the gate has nothing to call"
+    hosts = [rule["host"] for rule in ingresses[0]["spec"]["rules"]]
+    assert hosts == release["spec"]["values"]["ingress"]["hosts"]
+    delivery = (ROOT / "docs/delivery.md").read_text()
+    assert "SHIPSHAPE_DEV_URL" in delivery
+    assert f"https://{hosts[0]}" in delivery
 
 
 def test_flux_environments_are_independent_and_healthchecked() -> None:
@@ -511,15 +722,22 @@ def test_migration_runs_before_the_rollout(env: str) -> None:
                 ), f"{env}: the migration hook reads {kind} {name}, created only after PreSync"
                 assert int(dep.get("helm.sh/hook-weight", "0")) < weight
         # A hook ExternalSecret is synced through the SecretStore as the app's ServiceAccount
-        # (auth.jwt): that ServiceAccount must be created before it, in PreSync too.
+        # (auth.jwt). The ServiceAccount is an ordinary object (never re-created); on a first
+        # install a pre-install stand-in of the same name comes first (a lower weight), and is
+        # deleted before the release's own is created (tests/deploy/test_chart_stability.py).
         for external in (d for d in docs if d["kind"] == "ExternalSecret"):
             ext_ann = external["metadata"].get("annotations", {})
             if "pre-install" not in ext_ann.get("helm.sh/hook", ""):
                 continue
-            (account,) = [d for d in docs if d["kind"] == "ServiceAccount"]
-            sa_ann = account["metadata"].get("annotations", {})
-            assert account["metadata"]["name"] == "shipshape", "the identity Terraform trusts"
-            assert {"pre-install", "pre-upgrade"} <= set(sa_ann.get("helm.sh/hook", "").split(","))
+            accounts = [d for d in docs if d["kind"] == "ServiceAccount"]
+            assert {a["metadata"]["name"] for a in accounts} == {"shipshape"}, (
+                "the identity Terraform trusts"
+            )
+            (stand_in,) = [
+                a for a in accounts if "helm.sh/hook" in a["metadata"].get("annotations", {})
+            ]
+            sa_ann = stand_in["metadata"]["annotations"]
+            assert sa_ann["helm.sh/hook"] == "pre-install"
             assert int(sa_ann["helm.sh/hook-weight"]) < int(ext_ann["helm.sh/hook-weight"])
     else:
         assert env == "dev", f"{env}: without the hook, migrations would race the rollout"

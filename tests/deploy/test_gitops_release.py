@@ -1,12 +1,15 @@
-"""The release bump of .github/scripts/release.py (release.yml, jobs meta and gitops-pr).
+"""The release helpers of .github/scripts/release.py (release.yml, jobs meta, verify, gitops-pr).
 
-Runs the real script, as the workflow does, against a copy of deploy/gitops and checks that only
-the marked image tags change, in Argo CD and Flux alike, and that bad input is refused.
+Runs the real script, as the workflow does, against a copy of deploy/gitops: a release pins the
+chart version, the image digest and the environment's values, in Argo CD and Flux alike, and
+only those lines change; a promotion takes the digest the previous environment runs and refuses
+another version; bad input is refused. The gate is run against a stand-in environment.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -34,19 +37,42 @@ def repo(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.fixture
+def chart(tmp_path: Path) -> Path:
+    """The chart "of the release": a copy whose environment values differ from the deployed ones."""
+    dest = tmp_path / "release/charts/shipshape"
+    shutil.copytree(ROOT / "charts/shipshape", dest)
+    for env in ENVIRONMENTS:
+        path = dest / f"values-{env}.yaml"
+        path.write_text(path.read_text() + f"# released values of {env}\n")
+    return dest
+
+
 ENVIRONMENTS = ("dev", "staging", "prod")
+DIGEST = "sha256:" + "ab" * 32
+OTHER_DIGEST = "sha256:" + "cd" * 32
 
 
 def tags(root: Path) -> dict[str, dict[str, str]]:
+    """What each engine runs per environment: chart version, image tag and digest."""
     argo = {}
     flux = {}
     for env in ENVIRONMENTS:
         app = yaml.safe_load((root / f"deploy/gitops/argocd/{env}/application.yaml").read_text())
-        params = {p["name"]: p["value"] for p in app["spec"]["source"]["helm"]["parameters"]}
-        argo[env] = params["image.tag"]
-        path = root / f"deploy/gitops/flux/environments/{env}/helmrelease.yaml"
-        flux[env] = yaml.safe_load(path.read_text())["spec"]["values"]["image"]["tag"]
+        source = app["spec"]["source"]
+        image = source["helm"]["valuesObject"]["image"]
+        argo[env] = f"{source['targetRevision']} {image['tag']} {image['digest']}"
+        base = root / f"deploy/gitops/flux/environments/{env}"
+        image = yaml.safe_load((base / "helmrelease.yaml").read_text())["spec"]["values"]["image"]
+        chart = yaml.safe_load((base / "ocirepository.yaml").read_text())["spec"]["ref"]["tag"]
+        flux[env] = f"{chart} {image['tag']} {image['digest']}"
     return {"argo": argo, "flux": flux}
+
+
+def release(repo: Path, chart: Path, version: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return run(
+        "bump", "--version", version, *args, "--chart-dir", str(chart), "--root", str(repo)
+    )  # fmt: skip
 
 
 def test_meta_on_a_tag_deploys_dev_only(tmp_path: Path) -> None:
@@ -54,7 +80,7 @@ def test_meta_on_a_tag_deploys_dev_only(tmp_path: Path) -> None:
     out = tmp_path / "github_output"
     result = run("meta", "--event", "push", "--ref-name", "v1.4.0", "--github-output", str(out))
     assert result.returncode == 0, result.stderr
-    assert out.read_text() == "version=1.4.0\ntag=v1.4.0\nenvironments=dev\n"
+    assert out.read_text() == "version=1.4.0\ntag=v1.4.0\nenvironments=dev\nprevious=\n"
 
 
 def test_meta_on_dispatch_promotes_one_environment() -> None:
@@ -64,6 +90,7 @@ def test_meta_on_dispatch_promotes_one_environment() -> None:
     assert result.returncode == 0, result.stderr
     assert "version=1.4.0\n" in result.stdout
     assert "environments=prod\n" in result.stdout
+    assert "previous=staging\n" in result.stdout, "prod takes the digest staging runs"
 
 
 @pytest.mark.parametrize(
@@ -83,60 +110,154 @@ def test_meta_refuses_bad_input(args: tuple[str, ...]) -> None:
     assert "error" in result.stderr
 
 
-def test_bump_changes_only_the_marked_tags(repo: Path) -> None:
+def test_release_pins_chart_version_digest_and_values(repo: Path, chart: Path) -> None:
     before = {p: p.read_text() for p in (repo / "deploy/gitops").rglob("*.yaml")}
-    result = run("bump", "--version", "2.0.1", "--env", "dev staging", "--root", str(repo))
+    result = release(repo, chart, "2.0.1", "--env", "dev", "--digest", DIGEST)
     assert result.returncode == 0, result.stderr
     after = tags(repo)
     original = tags(ROOT)
     for engine in ("argo", "flux"):
-        assert after[engine]["dev"] == after[engine]["staging"] == "2.0.1"
+        assert after[engine]["dev"] == f"2.0.1 2.0.1 {DIGEST}"
+        assert after[engine]["staging"] == original[engine]["staging"]
         assert after[engine]["prod"] == original[engine]["prod"], "prod is promoted on its own"
+    values = repo / "deploy/gitops/flux/environments/dev/values.yaml"
+    assert values.read_text() == (chart / "values-dev.yaml").read_text(), "values travel along"
     for path, text in before.items():
+        if path == values:
+            continue
         new = path.read_text()
         changed = [
             (a, b) for a, b in zip(text.splitlines(), new.splitlines(), strict=True) if a != b
         ]
         for old_line, new_line in changed:
-            assert "# gitops:image-tag:" in old_line
-            assert new_line.replace("2.0.1", "X") == old_line.replace(
-                old_line.split('"')[1], "X"
-            ), "only the quoted value changes, the comment stays"
+            assert re.search(r"# gitops:(version|digest):dev$", old_line), old_line
+            value = old_line.split('"')[1]
+            assert new_line == old_line.replace(value, new_line.split('"')[1])
+            assert new_line.split('"')[1] in ("2.0.1", DIGEST), "only the quoted value changes"
 
 
-def test_bump_is_idempotent(repo: Path) -> None:
-    assert run("bump", "--version", "2.0.1", "--env", "prod", "--root", str(repo)).returncode == 0
+def test_promotion_takes_the_digest_the_previous_environment_runs(repo: Path, chart: Path) -> None:
+    assert release(repo, chart, "2.0.1", "--env", "dev", "--digest", DIGEST).returncode == 0
+    result = release(repo, chart, "2.0.1", "--env", "staging", "--from", "dev")
+    assert result.returncode == 0, result.stderr
+    for engine in ("argo", "flux"):
+        assert tags(repo)[engine]["staging"] == f"2.0.1 2.0.1 {DIGEST}"
+    staging = repo / "deploy/gitops/flux/environments/staging/values.yaml"
+    assert staging.read_text() == (chart / "values-staging.yaml").read_text()
+
+
+def test_promotion_refuses_a_version_the_previous_environment_does_not_run(
+    repo: Path, chart: Path
+) -> None:
+    assert release(repo, chart, "2.0.1", "--env", "dev", "--digest", DIGEST).returncode == 0
+    before = tags(repo)
+    result = release(repo, chart, "2.0.2", "--env", "staging", "--from", "dev")
+    assert result.returncode == 2
+    assert "dev runs ['2.0.1'], not 2.0.2" in result.stderr
+    assert tags(repo) == before
+
+
+def test_promotion_refuses_when_engines_disagree_on_the_digest(repo: Path, chart: Path) -> None:
+    assert release(repo, chart, "2.0.1", "--env", "dev", "--digest", DIGEST).returncode == 0
+    path = repo / "deploy/gitops/flux/environments/dev/helmrelease.yaml"
+    path.write_text(path.read_text().replace(DIGEST, OTHER_DIGEST))
+    result = release(repo, chart, "2.0.1", "--env", "staging", "--from", "dev")
+    assert result.returncode == 2
+    assert "no single image digest" in result.stderr
+
+
+def test_bump_is_idempotent(repo: Path, chart: Path) -> None:
+    assert release(repo, chart, "2.0.1", "--env", "prod", "--digest", DIGEST).returncode == 0
     snapshot = {p: p.read_text() for p in (repo / "deploy/gitops").rglob("*.yaml")}
-    result = run("bump", "--version", "2.0.1", "--env", "prod", "--root", str(repo))
+    result = release(repo, chart, "2.0.1", "--env", "prod", "--digest", DIGEST)
     assert result.returncode == 0
     assert "already at this version" in result.stdout
     assert snapshot == {p: p.read_text() for p in (repo / "deploy/gitops").rglob("*.yaml")}
 
 
 @pytest.mark.parametrize(
-    ("version", "env"), [("2.0", "dev"), ("latest", "dev"), ("2.0.1", "qa"), ("v2.0.1", "dev")]
+    ("version", "args"),
+    [
+        ("2.0", ("--env", "dev", "--digest", DIGEST)),
+        ("latest", ("--env", "dev", "--digest", DIGEST)),
+        ("2.0.1", ("--env", "qa", "--digest", DIGEST)),
+        ("v2.0.1", ("--env", "dev", "--digest", DIGEST)),
+        ("2.0.1", ("--env", "dev")),  # no digest: a tag is not a promotion by digest
+        ("2.0.1", ("--env", "dev", "--digest", "2.0.1")),
+        ("2.0.1", ("--env", "dev", "--digest", "sha256:abc")),
+        ("2.0.1", ("--env", "dev", "--digest", DIGEST, "--from", "staging")),
+        ("2.0.1", ("--env", "staging", "--from", "qa")),
+    ],
 )
-def test_bump_refuses_bad_input(repo: Path, version: str, env: str) -> None:
+def test_bump_refuses_bad_input(
+    repo: Path, chart: Path, version: str, args: tuple[str, ...]
+) -> None:
     before = tags(repo)
-    result = run("bump", "--version", version, "--env", env, "--root", str(repo))
+    result = release(repo, chart, version, *args)
     assert result.returncode == 2, result.stdout
     assert tags(repo) == before
 
 
-def test_bump_fails_when_an_engine_lacks_the_marker(repo: Path) -> None:
-    path = repo / "deploy/gitops/flux/environments/staging/helmrelease.yaml"
-    path.write_text(path.read_text().replace("# gitops:image-tag:staging", ""))
-    result = run("bump", "--version", "2.0.1", "--env", "staging", "--root", str(repo))
+def test_bump_needs_the_chart_of_the_release(repo: Path, tmp_path: Path) -> None:
+    result = release(repo, tmp_path / "nothing", "2.0.1", "--env", "dev", "--digest", DIGEST)
     assert result.returncode == 2
-    assert "deploy/gitops/flux" in result.stderr
+    assert "--chart-dir" in result.stderr
 
 
-def test_bump_refuses_a_malformed_marker_line(repo: Path) -> None:
+@pytest.mark.parametrize(
+    ("path", "marker"),
+    [
+        ("flux/environments/staging/helmrelease.yaml", "# gitops:digest:staging"),
+        ("flux/environments/staging/ocirepository.yaml", "# gitops:version:staging"),
+        ("argocd/staging/application.yaml", "# gitops:digest:staging"),
+    ],
+)
+def test_bump_fails_when_an_engine_lacks_a_marker(
+    repo: Path, chart: Path, path: str, marker: str
+) -> None:
+    target = repo / "deploy/gitops" / path
+    target.write_text(target.read_text().replace(marker, ""))
+    result = release(repo, chart, "2.0.1", "--env", "staging", "--digest", DIGEST)
+    assert result.returncode == 2
+    assert "no line marked" in result.stderr
+    assert path.split("/")[0] in result.stderr
+
+
+def test_bump_refuses_a_malformed_marker_line(repo: Path, chart: Path) -> None:
     path = repo / "deploy/gitops/flux/environments/dev/helmrelease.yaml"
     path.write_text(path.read_text().replace('tag: "', "tag: ").replace('" # gitops', " # gitops"))
-    result = run("bump", "--version", "2.0.1", "--env", "dev", "--root", str(repo))
+    result = release(repo, chart, "2.0.1", "--env", "dev", "--digest", DIGEST)
     assert result.returncode == 2
     assert "malformed" in result.stderr
+
+
+def test_the_workflow_runs_bump_with_the_release_digest_and_chart() -> None:
+    """gitops-pr passes image.yml's digest on a tag, the previous environment on a promotion,
+    and the chart checked out at the release tag."""
+    workflow = yaml.safe_load((ROOT / ".github/workflows/release.yml").read_text())
+    job = workflow["jobs"]["gitops-pr"]
+    step = next(s for s in job["steps"] if "release.py bump" in s.get("run", ""))
+    assert step["env"]["DIGEST"] == "${{ needs.image.outputs.digest }}"
+    assert step["env"]["PREVIOUS"] == "${{ needs.meta.outputs.previous }}"
+    assert '--digest "${DIGEST}" --from "${PREVIOUS}"' in step["run"]
+    assert "--chart-dir release/charts/shipshape" in step["run"]
+    checkout = next(s for s in job["steps"] if s.get("with", {}).get("path") == "release")
+    assert checkout["with"]["ref"] == "v${{ needs.meta.outputs.version }}"
+    assert "image" in job["needs"]
+    image = yaml.safe_load((ROOT / ".github/workflows/image.yml").read_text())
+    on = image[True]  # PyYAML reads the key `on` as True
+    assert on["workflow_call"]["outputs"]["digest"]["value"] == (
+        "${{ jobs.publish.outputs.digest }}"
+    )
+
+
+def test_empty_digest_and_previous_mean_not_given(repo: Path, chart: Path) -> None:
+    """The workflow passes both flags; the one that does not apply is an empty string."""
+    result = release(repo, chart, "2.0.1", "--env", "dev", "--digest", DIGEST, "--from", "")
+    assert result.returncode == 0, result.stderr
+    result = release(repo, chart, "2.0.1", "--env", "staging", "--digest", "", "--from", "dev")
+    assert result.returncode == 0, result.stderr
+    assert tags(repo)["flux"]["staging"] == f"2.0.1 2.0.1 {DIGEST}"
 
 
 # --------------------------------------------------------------------------- promotion gate

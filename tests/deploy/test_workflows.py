@@ -115,6 +115,7 @@ TOOL_INSTALLERS: dict[str, str | None] = {
     "helm": "azure/setup-helm",
     "cosign": "sigstore/cosign-installer",
     "kind": "helm/kind-action",
+    "docker": "docker/setup-buildx-action",
     "make": None,
     "sudo": None,
     "bash": None,
@@ -135,6 +136,8 @@ SHELL_GLUE = {
     "echo",
     "tee",
     "awk",
+    "mapfile",
+    "continue",
     "[[",
     "]]",
     "!",
@@ -641,17 +644,29 @@ def test_chart_workflow_runs_checks_then_kind() -> None:
     assert "kind-e2e" in upload["with"]["path"]
 
 
+def _builds(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        s
+        for s in job.get("steps", [])
+        if action_of(s.get("uses", "")) == "docker/build-push-action"
+    ]
+
+
+def _scans(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        s
+        for s in job.get("steps", [])
+        if action_of(s.get("uses", "")) == "aquasecurity/trivy-action"
+    ]
+
+
 def test_image_workflow_supply_chain() -> None:
     wf = WORKFLOWS["image.yml"]
     assert "tags" not in wf["on"]["push"], "release tags go through release.yml (workflow_call)"
     publish = wf["jobs"]["publish"]
-    assert set(publish["needs"]) == {"dependency-scan", "build-scan"}, "scan gates the push"
+    assert publish["needs"] == "dependency-scan", "no other job builds an image for it"
     assert publish["if"] == "${{ github.event_name != 'pull_request' }}"
-    build = next(s for s in publish["steps"] if s.get("id") == "build")
-    assert build["with"]["platforms"] == "linux/amd64,linux/arm64"
-    assert build["with"]["push"] is True
-    assert build["with"]["sbom"] is True
-    assert build["with"]["provenance"] == "mode=max"
+    assert wf["jobs"]["build-scan"]["if"] == "${{ github.event_name == 'pull_request' }}"
     meta = next(s for s in publish["steps"] if s.get("id") == "meta")
     assert "latest=false" in meta["with"]["flavor"]
     tags = meta["with"]["tags"]
@@ -670,20 +685,60 @@ def test_image_workflow_supply_chain() -> None:
     assert len(ecr_tags) == 2, f"no moving tag (main, X.Y) in ECR: {ecr_tags}"
     assert "type=ref" not in ecr["with"]["tags"]
     assert "{{major}}.{{minor}}" not in ecr["with"]["tags"]
-    assert "steps.meta-ecr.outputs.tags" in build["with"]["tags"]
     registry = (ROOT / "infra/terraform/modules/registry/main.tf").read_text()
     assert 'image_tag_mutability = "IMMUTABLE"' in registry
-    scans = [
-        s
-        for job in wf["jobs"].values()
-        for s in job.get("steps", [])
-        if action_of(s.get("uses", "")) == "aquasecurity/trivy-action"
-    ]
-    assert {s["with"].get("scan-type", "image") for s in scans} == {"fs", "image"}
-    for scan in scans:
+    fs_scan = _scans(wf["jobs"]["dependency-scan"])
+    assert [s["with"]["scan-type"] for s in fs_scan] == ["fs"]
+    for scan in [s for job in wf["jobs"].values() for s in _scans(job)]:
         assert scan["with"]["severity"] == "CRITICAL"
         assert scan["with"]["ignore-unfixed"] is True, "fail on fixable findings"
         assert str(scan["with"]["exit-code"]) == "1"
+
+
+def test_image_is_built_once_and_the_scanned_digest_is_what_ships() -> None:
+    """One build per run. Publishing: pushed untagged by digest, that digest scanned for both
+    architectures, then tagged (no rebuild, each tag checked to resolve to it) and signed."""
+    wf = WORKFLOWS["image.yml"]
+    for job_id, job in wf["jobs"].items():
+        assert len(_builds(job)) <= 1, f"{job_id} builds the image twice"
+    publish = wf["jobs"]["publish"]
+    steps_ = publish["steps"]
+    (build,) = _builds(publish)
+    assert build["id"] == "build"
+    assert build["with"]["platforms"] == "linux/amd64,linux/arm64"
+    outputs = build["with"]["outputs"]
+    assert "push-by-digest=true" in outputs
+    assert "push=true" in outputs
+    assert "tags" not in build["with"], "nothing is tagged before the scan"
+    assert build["with"]["sbom"] is True
+    assert build["with"]["provenance"] == "mode=max"
+    assert "VERSION=${{ steps.meta.outputs.version }}" in build["with"]["build-args"]
+    digest_ref = "@${{ steps.build.outputs.digest }}"
+    scans = _scans(publish)
+    assert {s["env"]["TRIVY_PLATFORM"] for s in scans} == {"linux/amd64", "linux/arm64"}
+    for scan in scans:
+        assert scan["with"]["image-ref"].endswith(digest_ref), "scan the pushed digest"
+    position = {id(s): i for i, s in enumerate(steps_)}
+    tag = next(s for s in steps_ if "imagetools create" in s.get("run", ""))
+    sign = next(s for s in steps_ if "cosign sign" in s.get("run", ""))
+    assert position[id(build)] < min(position[id(s)] for s in scans) < position[id(tag)]
+    assert position[id(tag)] < position[id(sign)]
+    assert tag["env"]["DIGEST"] == sign["env"]["DIGEST"] == "${{ steps.build.outputs.digest }}"
+    assert '"${SOURCE_IMAGE}@${DIGEST}"' in tag["run"]
+    assert "imagetools inspect" in tag["run"]
+    assert '!= "${DIGEST}"' in tag["run"]
+    for key in ("steps.meta.outputs.tags", "steps.meta-ecr.outputs.tags"):
+        assert key in tag["env"]["TAGS"]
+    assert publish["outputs"]["digest"] == "${{ steps.build.outputs.digest }}"
+    # Pull requests: one build into an archive, the same archive scanned for both platforms.
+    pr = wf["jobs"]["build-scan"]
+    (pr_build,) = _builds(pr)
+    assert pr_build["with"]["push"] is False
+    assert pr_build["with"]["outputs"].startswith("type=oci,dest=")
+    archive = pr_build["with"]["outputs"].split("dest=", 1)[1]
+    pr_scans = _scans(pr)
+    assert {s["env"]["TRIVY_PLATFORM"] for s in pr_scans} == {"linux/amd64", "linux/arm64"}
+    assert all(s["with"]["input"] == archive for s in pr_scans)
 
 
 def test_no_cache_in_publishing_workflows() -> None:
@@ -729,7 +784,7 @@ def test_release_flow() -> None:
     jobs_ = wf["jobs"]
     assert jobs_["image"]["uses"] == "./.github/workflows/image.yml"
     assert jobs_["chart"]["needs"] == ["meta", "image"], "chart after the image"
-    assert set(jobs_["gitops-pr"]["needs"]) == {"meta", "chart", "verify"}
+    assert set(jobs_["gitops-pr"]["needs"]) == {"meta", "image", "chart", "verify"}
     chart_run = next(s["run"] for s in jobs_["chart"]["steps"] if "run" in s)
     assert "helm push" in chart_run
     assert "oci://" in chart_run
@@ -746,4 +801,4 @@ def test_release_flow() -> None:
         for s in jobs_["gitops-pr"]["steps"]
         if action_of(s.get("uses", "")) == "peter-evans/create-pull-request"
     )
-    assert pr["with"]["add-paths"] == "deploy/gitops/**"
+    assert pr["with"]["add-paths"].split() == ["deploy/gitops/argocd/**", "deploy/gitops/flux/**"]

@@ -27,6 +27,20 @@ app.kubernetes.io/name: {{ include "shipshape.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/*
+Labels of a pod template: the selector labels, the component and podLabels only. Nothing that
+changes with the chart version, the git revision or the image tag (helm.sh/chart,
+app.kubernetes.io/version): a chart release that changes nothing in the pod spec rolls no pod.
+Argument: dict "ctx" (root context) "component".
+*/}}
+{{- define "shipshape.podLabels" -}}
+{{ include "shipshape.selectorLabels" .ctx }}
+app.kubernetes.io/component: {{ .component }}
+{{- with .ctx.Values.podLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
 {{/* Standard labels of every object. */}}
 {{- define "shipshape.labels" -}}
 helm.sh/chart: {{ include "shipshape.chart" . }}
@@ -81,9 +95,44 @@ app.kubernetes.io/part-of: shipshape
 {{- printf "%s-postgresql" (include "shipshape.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
-{{/* Name of the Secret holding the app's secret values. */}}
+{{/*
+The database password of the Secret the chart renders. Deterministic: the value, else (dev
+PostgreSQL only) the password of the installed release's Secret, else one derived from the
+release's namespace and name. The dev PostgreSQL is reachable only from this release's pods (its
+NetworkPolicy), so the derived password is not what protects it; set postgresql.auth.password or
+secrets.existingSecret for anything that needs a secret one.
+*/}}
+{{- define "shipshape.databasePassword" -}}
+{{- if .Values.postgresql.enabled -}}
+{{- $password := .Values.postgresql.auth.password -}}
+{{- if not $password -}}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "shipshape.fullname" .) -}}
+{{- if and $existing (index ($existing.data | default dict) .Values.secrets.databasePasswordKey) -}}
+{{- $password = index $existing.data .Values.secrets.databasePasswordKey | b64dec -}}
+{{- else -}}
+{{- $password = printf "shipshape-dev-postgresql/%s/%s" .Release.Namespace .Release.Name | sha256sum | trunc 32 -}}
+{{- end -}}
+{{- end -}}
+{{- $password -}}
+{{- else -}}
+{{- .Values.externalDatabase.password -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Name of the Secret holding the app's secret values: secrets.existingSecret, the External Secrets
+Operator's target <fullname>-external, or the chart's own <fullname>. The operator's Secret and the
+chart's never share a name: toggling externalSecret.enabled on a release would otherwise make Helm
+meet a Secret it does not own (ownership conflict), or the operator one that Helm owns.
+*/}}
 {{- define "shipshape.secretName" -}}
-{{- default (include "shipshape.fullname" .) .Values.secrets.existingSecret -}}
+{{- if .Values.secrets.existingSecret -}}
+{{- .Values.secrets.existingSecret -}}
+{{- else if .Values.externalSecret.enabled -}}
+{{- printf "%s-external" (include "shipshape.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- include "shipshape.fullname" . -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
@@ -258,9 +307,18 @@ Checks that JSON schema cannot express; each failure names the values involved.
 {{- if and $v.autoscaling.enabled (eq (int $v.autoscaling.targetCPUUtilizationPercentage) 0) (eq (int $v.autoscaling.targetMemoryUtilizationPercentage) 0) (not $v.autoscaling.customMetric.enabled) -}}
 {{- fail "autoscaling.enabled=true needs a metric: autoscaling.targetCPUUtilizationPercentage, autoscaling.targetMemoryUtilizationPercentage or autoscaling.customMetric.enabled" -}}
 {{- end -}}
-{{- $needed := add (int $v.preStopSleepSeconds) (int $v.config.drainSeconds) (int $v.config.shutdownTimeoutSeconds) 5 -}}
-{{- if lt (int $v.terminationGracePeriodSeconds) $needed -}}
-{{- fail (printf "terminationGracePeriodSeconds=%d is too short: it must be at least preStopSleepSeconds + config.drainSeconds + config.shutdownTimeoutSeconds + 5 = %d" (int $v.terminationGracePeriodSeconds) $needed) -}}
+{{- $needed := include "shipshape.shutdownBudget" . | int -}}
+{{- if and (not (kindIs "invalid" $v.terminationGracePeriodSeconds)) (lt (int $v.terminationGracePeriodSeconds) $needed) -}}
+{{- fail (printf "terminationGracePeriodSeconds=%d is too short: it must be at least preStopSleepSeconds + config.drainSeconds + config.shutdownTimeoutSeconds + shutdownMarginSeconds = %d (leave it null to derive it)" (int $v.terminationGracePeriodSeconds) $needed) -}}
+{{- end -}}
+{{- if include "shipshape.alb" . -}}
+{{- $serving := add (int $v.preStopSleepSeconds) (int $v.config.drainSeconds) -}}
+{{- if lt $serving (int $v.ingress.alb.deregistrationDelaySeconds) -}}
+{{- fail (printf "ingress.alb.deregistrationDelaySeconds=%d exceeds preStopSleepSeconds + config.drainSeconds = %d: the ALB could still send requests to a pod that has stopped serving" (int $v.ingress.alb.deregistrationDelaySeconds) $serving) -}}
+{{- end -}}
+{{- if contains "deregistration_delay" (index $v.ingress.annotations "alb.ingress.kubernetes.io/target-group-attributes" | default "") -}}
+{{- fail "set the ALB deregistration delay with ingress.alb.deregistrationDelaySeconds, not in the alb.ingress.kubernetes.io/target-group-attributes annotation (the chart checks it against the drain time)" -}}
+{{- end -}}
 {{- end -}}
 {{- if and $v.config.chaosEnabled (eq $v.config.environment "production") -}}
 {{- fail "config.chaosEnabled=true is refused when config.environment=production" -}}
@@ -331,15 +389,24 @@ volumeMounts:
   {{- end }}
 {{- end -}}
 
-{{/* NetworkPolicy egress rules: cluster DNS, and the database. */}}
+{{/*
+NetworkPolicy egress rules: cluster DNS, and the database. DNS goes to the cluster DNS pods and to
+networkPolicy.dns.cidrs: with NodeLocal DNSCache the answer comes from a host-network cache on the
+node (169.254.20.10, and the kube-dns Service IP in iptables mode), which no pod selector matches.
+*/}}
 {{- define "shipshape.np.dnsEgress" -}}
+{{- $dns := .Values.networkPolicy.dns -}}
 - to:
     - namespaceSelector:
         matchLabels:
-          kubernetes.io/metadata.name: {{ .Values.networkPolicy.dns.namespace }}
+          kubernetes.io/metadata.name: {{ $dns.namespace }}
       podSelector:
         matchLabels:
-          {{- toYaml .Values.networkPolicy.dns.podLabels | nindent 10 }}
+          {{- toYaml $dns.podLabels | nindent 10 }}
+    {{- range $dns.cidrs }}
+    - ipBlock:
+        cidr: {{ . }}
+    {{- end }}
   ports:
     - port: 53
       protocol: UDP
@@ -364,6 +431,38 @@ volumeMounts:
     {{- end }}
   {{- end }}
 {{- end }}
+
+{{/*
+One shutdown budget (seconds) from SIGTERM's cause to the process exit: the preStop sleep, the
+app's drain (still serving, not ready), SHIPSHAPE_SHUTDOWN_TIMEOUT_SECONDS (in-flight requests and
+the write queues' flush share it) and a margin for the process to exit.
+*/}}
+{{- define "shipshape.shutdownBudget" -}}
+{{- $v := .Values -}}
+{{- add (int $v.preStopSleepSeconds) (int $v.config.drainSeconds) (int $v.config.shutdownTimeoutSeconds) (int $v.shutdownMarginSeconds) -}}
+{{- end -}}
+
+{{/* terminationGracePeriodSeconds: the value when set, else derived from the shutdown budget. */}}
+{{- define "shipshape.terminationGracePeriodSeconds" -}}
+{{- if kindIs "invalid" .Values.terminationGracePeriodSeconds -}}
+{{- include "shipshape.shutdownBudget" . -}}
+{{- else -}}
+{{- int .Values.terminationGracePeriodSeconds -}}
+{{- end -}}
+{{- end -}}
+
+{{/* "true" when the Ingress is served by the AWS Load Balancer Controller. */}}
+{{- define "shipshape.alb" -}}
+{{- if and .Values.ingress.enabled (eq .Values.ingress.className "alb") -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+Whether the cluster serves an API, by "group/version/Kind" (.Capabilities.APIVersions: the live
+cluster on install/upgrade, `--api-versions` with helm template, the cluster's with Argo CD).
+*/}}
+{{- define "shipshape.hasApi" -}}
+{{- if .ctx.Capabilities.APIVersions.Has .api -}}true{{- end -}}
+{{- end -}}
 
 {{- define "shipshape.validateKubeVersion" -}}
 {{- if not (semverCompare .Chart.KubeVersion .Capabilities.KubeVersion.Version) -}}
