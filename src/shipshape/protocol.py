@@ -86,6 +86,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 timer.cancel()
         self._head_timer = self._body_timer = None
 
+    def handle_websocket_upgrade(self) -> None:
+        self._cancel_timers()  # the connection now belongs to the WebSocket protocol
+        super().handle_websocket_upgrade()
+
     def data_received(self, data: bytes) -> None:
         if self._rejected:
             return
@@ -179,6 +183,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def _body_timed_out(self) -> None:
         self._body_timer = None
         if self.transport.is_closing():
+            return
+        if self.pipeline:
+            # A pipelined request waits (reading paused) for the one before it to be answered:
+            # the server's wait, not the client's; give the body another period.
+            self._body_timer = self.loop.call_later(self.limits.body_timeout, self._body_timed_out)
             return
         if self.cycle is not None and self.cycle.response_started:
             self._rejected = True

@@ -12,6 +12,7 @@ own app behind them: tests/faults/test_abuse.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
@@ -40,6 +41,8 @@ async def reading_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             await send({"type": message["type"] + ".complete"})
             if message["type"] == "lifespan.shutdown":
                 return
+    if scope["path"] == "/slow":  # an answer that takes longer than both timeouts
+        await asyncio.sleep(max(HEADER_TIMEOUT, BODY_TIMEOUT) * 2)
     size = 0
     while True:
         message = await receive()
@@ -170,6 +173,27 @@ def test_keep_alive_pipelining_and_bodies_are_served(server) -> None:
         answers = responses(read_until_closed(sock, 10)[0])
     assert [status for status, _, _ in answers] == [200, 200, 200]
     assert json.loads(answers[1][2]) == {"bytes": 10}
+
+
+@pytest.mark.parametrize("waiting", ["head", "body"])
+def test_a_pipelined_request_waiting_for_a_slow_answer_is_not_timed_out(
+    server, waiting: str
+) -> None:
+    """The server stops reading a pipelined request while it answers the one before: that
+    wait is the server's, so neither deadline runs out on the client."""
+    last = request(body=b"z" * 100, headers=[("Connection", "close")])
+    if waiting == "head":  # a third request begun behind a queued second one
+        sent, rest = request("/slow") + request() + last[:10], last[10:]
+    else:  # the second's head read and queued, its body not read until the first is answered
+        split = last.index(b"\r\n\r\n") + 4
+        sent, rest = request("/slow") + last[:split], last[split:]
+    with connection(server) as sock:
+        sock.sendall(sent)
+        time.sleep(0.3)
+        sock.sendall(rest)
+        answers = responses(read_until_closed(sock, 20)[0])
+    assert [status for status, _, _ in answers] == [200] * (3 if waiting == "head" else 2)
+    assert json.loads(answers[-1][2]) == {"bytes": 100}
 
 
 def test_a_head_sent_slowly_but_within_the_timeout_is_served(server) -> None:
