@@ -35,6 +35,7 @@ from shipshape.core.config import Settings
 from tests.faults.test_campaign import (  # the campaign's harness, shared
     Checker,
     edge,
+    judged,
     postgres,  # noqa: F401 - the module-scoped PostgreSQL fixture
     replicas,
 )
@@ -346,6 +347,9 @@ def test_scenario_7_abuse_slowloris_oversized_requests_bounded_memory(postgres, 
     (artifacts / "reliability-7.json").write_text(
         json.dumps({"7": {"report": combined(reports), **facts}}, indent=2, default=str)
     )
+    # Also into the campaign's results: when test_campaign.py runs after this module in the
+    # same session (`make test-faults`), its docs/reliability.md gets row 7 from here.
+    judged("7", combined(reports), **facts)
 
     # Normal clients served through it all: nothing lost or duplicated, nothing failed.
     for name, report in reports.items():
