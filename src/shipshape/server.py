@@ -18,10 +18,12 @@ import time
 from types import FrameType
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from shipshape.app import create_app
 from shipshape.core.config import Settings
 from shipshape.core.state import RuntimeState
+from shipshape.protocol import ClientLimits, bounded_protocol
 
 logger = logging.getLogger("shipshape.server")
 
@@ -106,19 +108,22 @@ def serve(settings: Settings, workers: int = 1) -> None:
         raise SystemExit(1)
 
 
-def _serve_one(settings: Settings, reuse_port: bool | None) -> None:
-    if reuse_port:
-        from shipshape.observability.logging import configure_logging
-
-        configure_logging(settings.log_format, settings.log_level, settings.secret_values())
-    app = create_app(settings)
-    state: RuntimeState = app.state.services.state
-    config = uvicorn.Config(
+def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
+    """The uvicorn configuration `shipshape serve` runs `app` with (tests run the same one)."""
+    return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        # httptools with per-connection limits: head/body deadlines and a head size bound.
+        http=bounded_protocol(
+            ClientLimits(
+                header_timeout=settings.client_header_timeout_seconds,
+                body_timeout=settings.client_body_timeout_seconds,
+                max_header_bytes=settings.max_header_bytes,
+                max_headers=settings.max_headers,
+            )
+        ),
         lifespan="on",
         proxy_headers=False,  # client IPs are resolved by the app from trusted proxies only
         server_header=False,
@@ -129,7 +134,16 @@ def _serve_one(settings: Settings, reuse_port: bool | None) -> None:
         timeout_graceful_shutdown=int(max(1, settings.shutdown_timeout_seconds)),
         backlog=2048,
     )
-    server = DrainingServer(config, state, settings.drain_seconds)
+
+
+def _serve_one(settings: Settings, reuse_port: bool | None) -> None:
+    if reuse_port:
+        from shipshape.observability.logging import configure_logging
+
+        configure_logging(settings.log_format, settings.log_level, settings.secret_values())
+    app = create_app(settings)
+    state: RuntimeState = app.state.services.state
+    server = DrainingServer(uvicorn_config(app, settings), state, settings.drain_seconds)
     if reuse_port:
         server.run(sockets=[_listen_socket(settings.host, settings.port)])
     else:

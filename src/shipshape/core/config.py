@@ -135,6 +135,30 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=65536, ge=1024, le=16 * 1024 * 1024, description="Largest accepted request body."
     )
+    max_header_bytes: int = Field(
+        default=65536,
+        ge=4096,
+        le=1024 * 1024,
+        description="Largest request head (request line and headers) `shipshape serve` reads; "
+        "431 beyond, read no further.",
+    )
+    max_headers: int = Field(
+        default=100, ge=16, le=10000, description="Most header lines in a request; 431 beyond."
+    )
+    client_header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="A connection must send a whole request head within this long (from its "
+        "accept, or from the first byte of a request on a kept-alive connection): 408 and closed.",
+    )
+    client_body_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="A request body must have arrived within this long after its head: 408 "
+        "and closed.",
+    )
 
     chaos_enabled: bool = Field(default=False, description="Enable /status, /delay and faults.")
     chaos_max_delay_seconds: float = Field(
