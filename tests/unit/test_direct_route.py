@@ -105,3 +105,47 @@ def test_endpoints_not_returning_a_response_are_fastapis(solved):
     response = TestClient(_app(DirectRoute)).get("/plain/a")
     assert response.json() == {"name": "a"}
     assert len(solved) == 1
+
+
+class Conflict(Exception):
+    pass
+
+
+async def raises(kind: str) -> Response:
+    if kind == "http":
+        from fastapi import HTTPException
+
+        raise HTTPException(status_code=409, detail="taken", headers={"x-why": "taken"})
+    raise Conflict(kind)
+
+
+async def sees_scope(request: Request) -> Response:
+    return JSON({"exit_stacks": "fastapi_inner_astack" in request.scope})
+
+
+def _raising_app(route_class: type[APIRoute]) -> FastAPI:
+    app = FastAPI()
+    app.router.route_class = route_class
+
+    async def conflict(_request: Request, exc: Exception) -> Response:
+        return JSON({"conflict": str(exc)}, status_code=409)
+
+    app.add_exception_handler(Conflict, conflict)
+    app.add_api_route("/raise/{kind}", raises, methods=["GET"])
+    app.add_api_route("/scope", sees_scope, methods=["GET"])
+    return app
+
+
+@pytest.mark.parametrize("kind", ["http", "custom"])
+def test_errors_raised_by_endpoints_meet_the_same_handlers(kind):
+    ours = TestClient(_raising_app(DirectRoute)).get(f"/raise/{kind}")
+    theirs = TestClient(_raising_app(APIRoute)).get(f"/raise/{kind}")
+    assert (ours.status_code, ours.json()) == (theirs.status_code, theirs.json())
+    assert ours.headers.get("x-why") == theirs.headers.get("x-why")
+
+
+def test_direct_routes_run_without_fastapis_per_request_exit_stacks():
+    """The route's own ASGI app replaces FastAPI's request wrapper (docs/adr/0005, addendum
+    3): its exit stacks serve only what the binder hands to FastAPI (yield dependencies)."""
+    assert TestClient(_raising_app(DirectRoute)).get("/scope").json() == {"exit_stacks": False}
+    assert TestClient(_raising_app(APIRoute)).get("/scope").json() == {"exit_stacks": True}

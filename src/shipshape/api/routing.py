@@ -31,9 +31,10 @@ from fastapi.dependencies.utils import (
     request_params_to_args,
 )
 from fastapi.params import Form
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, request_response
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 Binder = Callable[[Request], Awaitable[dict[str, Any] | None]]
@@ -41,6 +42,15 @@ Resolver = Callable[[Request], Awaitable[Any]]
 
 
 class DirectRoute(APIRoute):
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        direct = self._direct_app()
+        if direct is not None:
+            # The route's ASGI app, in place of FastAPI's request_response wrapper, whose
+            # per-request exit stacks and exception wrapper only serve what the binder
+            # excludes (dependencies with yield, forms); docs/adr/0005 addendum 3.
+            self.app = direct
+
     def get_route_handler(self) -> Handler:
         framework = super().get_route_handler()
         bind = _compile_binder(self)
@@ -59,6 +69,50 @@ class DirectRoute(APIRoute):
             return response
 
         return handler
+
+    def _direct_app(self) -> ASGIApp | None:
+        """Bind and call the endpoint; anything the binder declines goes to FastAPI's own app
+        for the route (the body already read is replayed to it). An exception the endpoint
+        raises reaches the app's exception middleware, which holds the same handlers FastAPI's
+        route wrapper would have used."""
+        bind = _compile_binder(self)
+        call = self.dependant.call
+        if bind is None or call is None or self.max_body_size is not None:
+            return None
+        framework = request_response(APIRoute.get_route_handler(self))
+        provider = self.dependency_overrides_provider
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            if provider is not None and getattr(provider, "dependency_overrides", None):
+                await framework(scope, receive, send)
+                return
+            request = Request(scope, receive, send)
+            arguments = await bind(request)
+            if arguments is None:
+                await framework(scope, _replaying(request, receive), send)
+                return
+            response: Response = await call(**arguments)
+            await response(scope, receive, send)
+
+        return app
+
+
+def _replaying(request: Request, receive: Receive) -> Receive:
+    """`receive` for a second reader of the request: the body the first one read, then the
+    rest of the conversation (a disconnect)."""
+    body: bytes | None = getattr(request, "_body", None)  # Starlette's cache of request.body()
+    if body is None:
+        return receive
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 def _request_only(dependant: Dependant) -> Resolver | None:
