@@ -21,14 +21,22 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from shipshape.checker import bound as checker_bound
 from shipshape.checker import check
-from tests.support.databases import FAST_TEST_SETTINGS, free_port, postgres_cluster
+from tests.support.databases import (
+    FAST_TEST_SETTINGS,
+    PostgresCluster,
+    free_port,
+    postgres_cluster,
+    start_mariadb,
+)
 from tests.support.nginx import DnsServer, render_nginx, running_nginx
 from tests.support.tools import REPO
 
@@ -37,16 +45,25 @@ WRITE_TIMEOUT = 5.0  # SHIPSHAPE_WRITE_TIMEOUT_SECONDS of the replicas
 RESULTS: dict[str, dict[str, Any]] = {}
 
 
+def migrate(url: str) -> None:
+    env = {**os.environ, "DATABASE_URL": url}
+    subprocess.run([SHIPSHAPE, "migrate"], env=env, check=True, capture_output=True, timeout=120)
+
+
+@dataclass
+class Postgres:
+    url: str
+    cluster: PostgresCluster
+
+
 @pytest.fixture(scope="module")
-def postgres() -> Iterator[tuple[str, Path]]:
-    """A throwaway PostgreSQL (its URL and data directory), migrated."""
+def postgres() -> Iterator[Postgres]:
+    """A throwaway PostgreSQL, migrated (fsync off: these scenarios stop it cleanly or stall
+    it, never crash the machine; scenario 5 runs its own durable pair)."""
     with postgres_cluster(FAST_TEST_SETTINGS, prefix="shipshape-faults-pg-") as cluster:
         url = f"postgresql://postgres@127.0.0.1:{cluster.port}/postgres"
-        env = {**os.environ, "DATABASE_URL": url}
-        subprocess.run(
-            [SHIPSHAPE, "migrate"], env=env, check=True, capture_output=True, timeout=120
-        )
-        yield url, cluster.root / "data"
+        migrate(url)
+        yield Postgres(url, cluster)
 
 
 class Replica:
@@ -114,26 +131,47 @@ def judged(name: str, report: dict[str, Any], **facts: Any) -> dict[str, Any]:
     return report
 
 
-class Checker(threading.Thread):
-    """`check-writes` running while the test applies a fault."""
+REQUEST_TIMEOUT = 15.0  # the checker's --timeout: above WRITE_TIMEOUT, so the app answers first
+READBACK = 60.0  # the checker's --readback-timeout
 
-    def __init__(self, url: str, duration: float, concurrency: int = 6) -> None:
+
+class Checker(threading.Thread):
+    """`check-writes` running while the test applies a fault, paced (`rate` writes per second)
+    so that the load, and the readback after it, are the same on a fast laptop and on a loaded
+    2-core CI machine. `stop` ends the load early (scenario 2 runs it as long as the fault)."""
+
+    def __init__(self, url: str, duration: float, concurrency: int = 6, rate: float = 40.0) -> None:
         super().__init__(daemon=True)
-        self.args = (url, 100_000, duration, concurrency, 15.0)
+        self.url, self.duration, self.concurrency, self.rate = url, duration, concurrency, rate
+        self.stop = threading.Event()
         self.report: dict[str, Any] | None = None
         self.error: BaseException | None = None
         self.started_at = 0.0
 
+    @property
+    def bound(self) -> float:
+        """How long the check may take, from its own bounds (load, per request, readback)."""
+        return checker_bound(self.duration, REQUEST_TIMEOUT, READBACK)
+
     def run(self) -> None:
         self.started_at = time.monotonic()
         try:
-            self.report = check(*self.args)
+            self.report = check(
+                self.url,
+                100_000,
+                self.duration,
+                self.concurrency,
+                REQUEST_TIMEOUT,
+                rate=self.rate,
+                readback=READBACK,
+                stop=self.stop,
+            )
         except BaseException as exc:  # reported by result()
             self.error = exc
 
-    def result(self, bound: float) -> dict[str, Any]:
-        self.join(bound)
-        assert not self.is_alive(), "the checker did not finish within its bound"
+    def result(self) -> dict[str, Any]:
+        self.join(max(0.0, self.started_at + self.bound - time.monotonic()) + 5)
+        assert not self.is_alive(), f"the checker did not finish within its {self.bound:g} s"
         if self.error:
             raise self.error
         assert self.report is not None
@@ -141,7 +179,7 @@ class Checker(threading.Thread):
 
 
 def test_scenario_1_kill_9_of_one_of_three_replicas_behind_nginx(postgres, tmp_path) -> None:
-    url, _data = postgres
+    url = postgres.url
     hosts = ["127.0.0.5", "127.0.0.6", "127.0.0.7"]
     with (
         replicas(url, hosts, tmp_path) as three,
@@ -155,7 +193,7 @@ def test_scenario_1_kill_9_of_one_of_three_replicas_behind_nginx(postgres, tmp_p
         three[1].process.kill()  # kill -9 under load
         time.sleep(2)  # the orchestrator notices, and takes it out of the name
         dns.addresses = [hosts[0], hosts[2]]
-        report = checker.result(bound=60)
+        report = checker.result()
     judged("1", report, fault="kill -9 of one of 3 replicas at "
            f"{killed_at:.1f}s, removed from DNS 2 s later (endpoints update)", fault_at=killed_at)  # fmt: skip
     assert report["lost"] == 0, report
@@ -179,38 +217,55 @@ def edge(dns: DnsServer, app_port: int) -> Iterator[str]:
         yield f"http://127.0.0.1:{edge_port}"
 
 
-LOAD = 55.0  # seconds of load in scenario 2: the whole rolling restart happens under it
+LOAD = 60.0  # at most: the load runs through the whole rolling restart, then stops
 DRAIN = 6.0  # above nginx's resolver `valid` (5 s): it stops sending before the app stops
 
 
 def test_scenario_2_rolling_sigterm_restart_of_three_replicas_fails_no_request(
     postgres, tmp_path
 ) -> None:
-    url, _data = postgres
+    """As the chart rolls a Deployment (maxSurge 1, maxUnavailable 0): a new replica starts
+    and turns ready, joins the name as the old one leaves it and gets SIGTERM; the old one
+    drains while the next new one starts. The load runs from before the first SIGTERM until
+    the last old replica has exited, so it covers every drain however slow the machine is
+    (the first new replica starts before the load: outside the name it gets no traffic)."""
+    url = postgres.url
     hosts = ["127.0.0.9", "127.0.0.10", "127.0.0.11"]
+    successors = ["127.0.0.12", "127.0.0.13", "127.0.0.14"]
     with (
-        replicas(url, hosts, tmp_path, drain=DRAIN) as three,
+        replicas(url, hosts, tmp_path, drain=DRAIN) as serving,
         DnsServer(list(hosts)) as dns,
-        edge(dns, three[0].port) as edge_url,
+        edge(dns, serving[0].port) as edge_url,
     ):
-        checker = Checker(edge_url, duration=LOAD, concurrency=3)
-        checker.start()
-        time.sleep(2)
-        began = time.monotonic() - checker.started_at
-        for index, old in enumerate(list(three)):
-            # As Kubernetes does: the endpoint leaves the Service as SIGTERM is sent.
-            dns.addresses = [h for h in hosts if h != old.host]
-            old.process.send_signal(signal.SIGTERM)
-            assert old.process.wait(timeout=40) == 0, old.log.read_text()[-2000:]
-            new = Replica(old.host, old.port, url, old.log, DRAIN)
-            three[index] = new
-            new.wait_ready()
-            dns.addresses = list(hosts)
+        retired: list[Replica] = []
+        checker = Checker(edge_url, duration=LOAD, concurrency=3, rate=30)
+        try:
+            for index, host in enumerate(successors):
+                old = serving[index]
+                retired.append(old)
+                new = Replica(host, old.port, url, tmp_path / f"replica-{host}.log", DRAIN)
+                serving[index] = new  # stopped by `replicas` at the end, whatever happens
+                new.wait_ready()
+                if index == 0:
+                    checker.start()
+                    time.sleep(2)
+                    began = time.monotonic() - checker.started_at
+                # The new endpoint joins the Service as the old one leaves it, and gets SIGTERM.
+                dns.addresses = [r.host for r in serving]
+                old.process.send_signal(signal.SIGTERM)
+            for old in retired:
+                assert old.process.wait(timeout=40) == 0, old.log.read_text()[-2000:]
+        finally:
+            for old in retired:
+                old.stop()
         ended = time.monotonic() - checker.started_at
+        time.sleep(1)
+        checker.stop.set()
         assert ended < LOAD, "the rolling restart outlasted the load: nothing was tested"
-        report = checker.result(bound=60)
-    judged("2", report, fault=f"rolling SIGTERM restart of 3 replicas from {began:.1f}s to "
-           f"{ended:.1f}s (drain {DRAIN:g} s, endpoint removed at SIGTERM)", fault_at=began)  # fmt: skip
+        report = checker.result()
+    judged("2", report, fault=f"rolling SIGTERM restart of 3 replicas (maxSurge 1) from "
+           f"{began:.1f}s to {ended:.1f}s (drain {DRAIN:g} s, endpoint removed at SIGTERM)",
+           fault_at=began)  # fmt: skip
     assert report["lost"] == 0, report
     assert report["duplicated"] == 0, report
     assert report["errors_by_status"] == {}, report  # 0 failed requests through nginx
@@ -225,7 +280,7 @@ def _cluster_pids(data: Path) -> list[int]:
 
 
 def test_scenario_4_postgresql_stalled_10s_answers_503_within_the_bound(postgres, tmp_path) -> None:
-    url, data = postgres
+    url, data = postgres.url, postgres.cluster.data
     with replicas(url, ["127.0.0.8"], tmp_path) as (replica,):
         checker = Checker(replica.url, duration=30, concurrency=4)
         checker.start()
@@ -240,7 +295,7 @@ def test_scenario_4_postgresql_stalled_10s_answers_503_within_the_bound(postgres
             for pid in pids:
                 os.kill(pid, signal.SIGCONT)
         resumed_at = time.monotonic() - checker.started_at
-        report = checker.result(bound=60)
+        report = checker.result()
         assert replica.process.poll() is None  # recovered without a restart
     recovered_after = (report["last_error_at_seconds"] or resumed_at) - resumed_at
     judged(
@@ -257,6 +312,70 @@ def test_scenario_4_postgresql_stalled_10s_answers_503_within_the_bound(postgres
     assert report["last_error_at_seconds"] is not None  # the stall was seen by clients
 
 
+DOWN = 3.0  # seconds the database stays stopped in scenario 3
+RECOVERY = 3.0  # the last failed write is sent at most this long after the database is back
+
+
+def restarted_mid_load(
+    name: str, what: str, url: str, restart: Callable[[], float], host: str, tmp: Path
+) -> None:
+    """Scenario 3 for one database: one replica under load, `restart` stops the database
+    cleanly, keeps it down DOWN s and starts it again (it returns when the database answers;
+    the value is when it was back, in checker seconds). The same replica must serve again:
+    failed writes answered 503 fast (not hangs, not 500s), none after RECOVERY s."""
+    with replicas(url, [host], tmp) as (replica,):
+        checker = Checker(replica.url, duration=30, concurrency=4)
+        checker.start()
+        time.sleep(8)
+        stopped_at = time.monotonic() - checker.started_at
+        back_at = restart() - checker.started_at
+        report = checker.result()
+        assert replica.process.poll() is None  # recovered without a restart
+    last_error = report["last_error_at_seconds"]
+    judged(
+        name,
+        report,
+        fault=f"{what} stopped at {stopped_at:.1f}s, down {DOWN:g} s, answering again at "
+        f"{back_at:.1f}s",
+        fault_at=stopped_at,
+        recovered_after=None if last_error is None else max(0.0, last_error - back_at),
+    )
+    assert report["lost"] == 0, report
+    assert report["duplicated"] == 0, report
+    assert report["acknowledged"] > 0
+    assert last_error is not None, report  # the restart was seen by clients...
+    assert set(report["errors_by_status"]) == {"503"}, report  # ...as 503s, never 500s
+    assert last_error <= back_at + RECOVERY, report  # errors stop once it is back
+    assert report["longest_request_seconds"] <= WRITE_TIMEOUT + 1, report
+
+
+def test_scenario_3_postgresql_restarted_mid_load(postgres, tmp_path) -> None:
+    cluster = postgres.cluster
+
+    def restart() -> float:
+        cluster.stop("fast")  # what `systemctl restart` and RDS reboots do
+        time.sleep(DOWN)
+        cluster.start()  # returns once it accepts connections
+        return time.monotonic()
+
+    restarted_mid_load("3a", "PostgreSQL (fast shutdown)", postgres.url, restart,
+                       "127.0.0.15", tmp_path)  # fmt: skip
+
+
+def test_scenario_3_mariadb_restarted_mid_load(tmp_path) -> None:
+    with start_mariadb() as server:
+        migrate(server.url)
+        assert server.restart is not None
+        restart_server = server.restart
+
+        def restart() -> float:
+            restart_server(DOWN)  # SIGTERM (a clean shutdown), down DOWN s, start, ping
+            return time.monotonic()
+
+        restarted_mid_load("3b", "MariaDB (clean shutdown)", server.url, restart,
+                           "127.0.0.16", tmp_path)  # fmt: skip
+
+
 def teardown_module() -> None:
     if RESULTS:
         write_reliability_doc(RESULTS)
@@ -265,7 +384,8 @@ def teardown_module() -> None:
 SCENARIOS = {
     "1": "kill -9 of one replica (3 behind the shipped nginx)",
     "2": "rolling restart, SIGTERM, 3 replicas",
-    "3": "PostgreSQL / MariaDB restarted mid-load",
+    "3a": "PostgreSQL restarted mid-load",
+    "3b": "MariaDB restarted mid-load",
     "4": "PostgreSQL stalled (SIGSTOP) 10 s",
     "5": "failover to a synchronous standby",
     "6": "through pgbouncer (transaction pooling)",

@@ -14,8 +14,8 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -35,6 +35,8 @@ class DatabaseServer:
     password: str
     database: str
     admin: callable  # type: ignore[valid-type]  # runs SQL as the superuser
+    # Throwaway servers only: stop cleanly, stay down `down_for` seconds, start again.
+    restart: Callable[[float], None] | None = None
 
     @property
     def url(self) -> str:
@@ -71,11 +73,29 @@ def _wait(check: callable, what: str, timeout: float = 60) -> None:  # type: ign
 
 @dataclass
 class PostgresCluster:
-    """A running throwaway cluster: where it lives and how to reach it as the superuser."""
+    """A running throwaway cluster: where it lives and how to reach it as the superuser, and
+    how to stop and start it again (the fault campaign restarts it under load)."""
 
     root: Path
     port: int
     sockets: Path
+    pg_ctl: list[str] = field(default_factory=list)  # pg_ctl -D <data>, as the server's user
+    options: str = ""  # the server's -o options (port, socket directory, settings)
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    def stop(self, mode: str = "fast") -> None:
+        """`pg_ctl stop -m fast` (or smart, immediate), waiting until it has stopped."""
+        subprocess.run(
+            [*self.pg_ctl, "-m", mode, "-w", "-t", "60", "stop"], check=True, capture_output=True
+        )
+
+    def start(self) -> None:
+        log = str(self.root / "postgres.log")
+        command = [*self.pg_ctl, "-l", log, "-w", "-t", "60", "-o", self.options, "start"]
+        subprocess.run(command, check=True, capture_output=True)
 
 
 FAST_TEST_SETTINGS = {
@@ -110,13 +130,10 @@ def postgres_cluster(
     options = " ".join(f"-c {key}={value}" for key, value in settings.items())
     options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} {options}"
     pg_ctl = [*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data)]
-    subprocess.run(
-        [*pg_ctl, "-l", str(root / "postgres.log"), "-w", "-t", "60", "-o", options, "start"],
-        check=True,
-        capture_output=True,
-    )
+    cluster = PostgresCluster(root, port, sockets, pg_ctl, options)
+    cluster.start()
     try:
-        yield PostgresCluster(root, port, sockets)
+        yield cluster
     finally:
         subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
@@ -181,24 +198,21 @@ def start_mariadb() -> Iterator[DatabaseServer]:
         capture_output=True,
     )
     log = open(root / "mariadb.log", "wb")
-    process = subprocess.Popen(
-        [
-            mariadbd,
-            "--no-defaults",
-            f"--datadir={data}",
-            f"--socket={sock}",
-            f"--port={port}",
-            "--bind-address=127.0.0.1",
-            f"--user={user}",
-            "--skip-name-resolve",
-            "--max-connections=400",
-            "--innodb-flush-log-at-trx-commit=2",
-            "--innodb-buffer-pool-size=128M",
-            f"--pid-file={root / 'mariadb.pid'}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    command = [
+        mariadbd,
+        "--no-defaults",
+        f"--datadir={data}",
+        f"--socket={sock}",
+        f"--port={port}",
+        "--bind-address=127.0.0.1",
+        f"--user={user}",
+        "--skip-name-resolve",
+        "--max-connections=400",
+        "--innodb-flush-log-at-trx-commit=2",
+        "--innodb-buffer-pool-size=128M",
+        f"--pid-file={root / 'mariadb.pid'}",
+    ]
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
 
     def admin(sql: str) -> None:
         subprocess.run(
@@ -220,13 +234,21 @@ def start_mariadb() -> Iterator[DatabaseServer]:
             == 0
         )
 
+    def restart(down_for: float) -> None:
+        nonlocal process
+        process.terminate()  # SIGTERM: mariadbd's clean shutdown
+        process.wait(timeout=60)
+        time.sleep(down_for)
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        _wait(ping, "MariaDB after a restart")
+
     try:
         _wait(ping, "MariaDB")
         admin(f"CREATE USER 'shipshape'@'%' IDENTIFIED BY '{PASSWORD}'")
         admin("CREATE DATABASE shipshape CHARACTER SET utf8mb4")
         admin("GRANT ALL ON shipshape.* TO 'shipshape'@'%'")
         yield DatabaseServer(
-            "mariadb", "127.0.0.1", port, "shipshape", PASSWORD, "shipshape", admin
+            "mariadb", "127.0.0.1", port, "shipshape", PASSWORD, "shipshape", admin, restart
         )
     finally:
         process.terminate()

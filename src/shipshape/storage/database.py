@@ -56,6 +56,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
             }
             if tls is not None:
                 kwargs["connect_args"]["ssl"] = tls
+            if not settings.db_prepared_statements:  # same reason as in storage/postgres.py
+                kwargs["connect_args"]["statement_cache_size"] = 0
+                kwargs["connect_args"]["prepared_statement_cache_size"] = 0
         else:
             kwargs["connect_args"] = {
                 "connect_timeout": settings.db_connect_timeout_seconds,

@@ -91,6 +91,12 @@ def pool_arguments(settings: Settings) -> dict[str, Any]:
         "server_settings": {"application_name": "shipshape"},
         "reset": _session_untouched,
     }
+    if not settings.db_prepared_statements:
+        # Behind PgBouncer in transaction mode a named statement prepared in one transaction
+        # is gone (or another client's) in the next: prepare each one unnamed instead, in the
+        # round trip that executes it (asyncpg sends Parse/Describe/Flush, then Bind/Execute/
+        # Sync, so PgBouncer keeps them on one server connection).
+        arguments["statement_cache_size"] = 0
     if ssl is not None:
         arguments["ssl"] = ssl
     if settings.database_password_file is not None:
