@@ -38,11 +38,13 @@ from tests.support.databases import (
     start_mariadb,
 )
 from tests.support.nginx import DnsServer, render_nginx, running_nginx
+from tests.support.pgbouncer import PgBouncer, running_pgbouncer
 from tests.support.tools import REPO
 
 SHIPSHAPE = str(Path(sys.executable).parent / "shipshape")
 WRITE_TIMEOUT = 5.0  # SHIPSHAPE_WRITE_TIMEOUT_SECONDS of the replicas
 RESULTS: dict[str, dict[str, Any]] = {}
+SEEDED: dict[str, dict[str, Any]] = {}  # reports of the seeded failures, quoted in RESULTS
 
 
 def migrate(url: str) -> None:
@@ -67,7 +69,15 @@ def postgres() -> Iterator[Postgres]:
 
 
 class Replica:
-    def __init__(self, host: str, port: int, url: str, log: Path, drain: float = 0) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        url: str,
+        log: Path,
+        drain: float = 0,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.host, self.port, self.log = host, port, log
         env = {
             **os.environ,
@@ -78,6 +88,7 @@ class Replica:
             "SHIPSHAPE_ACCESS_LOG": "false",
             "SHIPSHAPE_WRITE_TIMEOUT_SECONDS": str(WRITE_TIMEOUT),
             "SHIPSHAPE_TRUSTED_PROXIES": "127.0.0.0/8",
+            **(env or {}),
         }
         with log.open("ab") as out:
             self.process = subprocess.Popen(
@@ -114,9 +125,11 @@ class Replica:
 
 
 @contextlib.contextmanager
-def replicas(url: str, hosts: list[str], tmp: Path, drain: float = 0) -> Iterator[list[Replica]]:
+def replicas(
+    url: str, hosts: list[str], tmp: Path, drain: float = 0, env: dict[str, str] | None = None
+) -> Iterator[list[Replica]]:
     port = free_port()
-    started = [Replica(h, port, url, tmp / f"replica-{h}.log", drain) for h in hosts]
+    started = [Replica(h, port, url, tmp / f"replica-{h}.log", drain, env) for h in hosts]
     try:
         for replica in started:
             replica.wait_ready()
@@ -374,6 +387,54 @@ def test_scenario_3_mariadb_restarted_mid_load(tmp_path) -> None:
 
         restarted_mid_load("3b", "MariaDB (clean shutdown)", server.url, restart,
                            "127.0.0.16", tmp_path)  # fmt: skip
+
+
+PREPARED_STATEMENT_ERRORS = ("InvalidSQLStatementNameError", "DuplicatePreparedStatementError")
+
+
+def through_pgbouncer(
+    postgres: Postgres, tmp: Path, host: str, prepared_statements: bool
+) -> tuple[dict[str, Any], str, PgBouncer]:
+    """One replica whose DATABASE_URL is PgBouncer (transaction mode, 3 server connections
+    shared by the replica's clients), 20 s of load; the report and the replica's log."""
+    with running_pgbouncer(postgres.cluster.port, server_connections=3) as bouncer:
+        env = {"SHIPSHAPE_DB_PREPARED_STATEMENTS": str(prepared_statements).lower()}
+        with replicas(bouncer.url(), [host], tmp, env=env) as (replica,):
+            checker = Checker(replica.url, duration=20, concurrency=6)
+            checker.start()
+            report = checker.result()
+            assert replica.process.poll() is None
+        return report, replica.log.read_text(errors="replace"), bouncer
+
+
+def test_scenario_6_seeded_prepared_statements_through_pgbouncer_fail(postgres, tmp_path) -> None:
+    """The seeded failure: with asyncpg's statement cache on (the default, right for a direct
+    connection), PgBouncer in transaction mode sends a statement prepared in one transaction
+    to a server connection that never saw it, or one that has another client's: errors. This
+    is what scenario 6 would show without SHIPSHAPE_DB_PREPARED_STATEMENTS=false."""
+    report, log, _bouncer = through_pgbouncer(postgres, tmp_path, "127.0.0.17", True)
+    SEEDED["6"] = report
+    assert report["errors_by_status"], report  # the mistake is caught...
+    assert any(name in log for name in PREPARED_STATEMENT_ERRORS), log[-3000:]  # ...as such
+    assert report["lost"] == 0, report  # an error is never an acknowledged write lost
+
+
+def test_scenario_6_through_pgbouncer_in_transaction_mode(postgres, tmp_path) -> None:
+    report, log, bouncer = through_pgbouncer(postgres, tmp_path, "127.0.0.18", False)
+    judged(
+        "6",
+        report,
+        fault=f"every replica connection through PgBouncer {bouncer.version} in transaction "
+        f"pooling mode ({bouncer.server_connections} server connections shared), "
+        "`SHIPSHAPE_DB_PREPARED_STATEMENTS=false`; with it left `true` (seeded): errors "
+        f"{SEEDED.get('6', {}).get('errors_by_status', 'not run')}",
+        fault_at=0.0,
+    )
+    assert not any(name in log for name in PREPARED_STATEMENT_ERRORS), log[-3000:]
+    assert report["errors_by_status"] == {}, report
+    assert report["lost"] == 0, report
+    assert report["duplicated"] == 0, report
+    assert report["acknowledged"] > 0
 
 
 def teardown_module() -> None:
