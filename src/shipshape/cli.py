@@ -39,11 +39,13 @@ class DatabaseCommandError(Exception):
 def _database_address(settings: Settings) -> str:
     from sqlalchemy.engine import make_url
 
+    from shipshape.core.database_url import hosts_of
+
     url = make_url(settings.effective_database_url)
     if url.get_backend_name() == "sqlite":
         return f"sqlite file {url.database or ':memory:'}"
-    port = url.port or (5432 if url.get_backend_name() == "postgresql" else 3306)
-    return f"{url.host}:{port}"
+    default = 5432 if url.get_backend_name() == "postgresql" else 3306
+    return ",".join(f"{host}:{port or default}" for host, port in hosts_of(url))
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
