@@ -31,11 +31,14 @@ import pytest
 from shipshape.checker import bound as checker_bound
 from shipshape.checker import check
 from tests.support.databases import (
+    DURABLE_SETTINGS,
     FAST_TEST_SETTINGS,
+    PG_BIN,
     PostgresCluster,
     free_port,
     postgres_cluster,
     start_mariadb,
+    streaming_standby,
 )
 from tests.support.nginx import DnsServer, render_nginx, running_nginx
 from tests.support.pgbouncer import PgBouncer, running_pgbouncer
@@ -387,6 +390,97 @@ def test_scenario_3_mariadb_restarted_mid_load(tmp_path) -> None:
 
         restarted_mid_load("3b", "MariaDB (clean shutdown)", server.url, restart,
                            "127.0.0.16", tmp_path)  # fmt: skip
+
+
+def sql(cluster: PostgresCluster, query: str) -> str:
+    command = [str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres"]
+    done = subprocess.run([*command, "-d", "postgres", "-Atc", query], capture_output=True,
+                          text=True, check=True, timeout=30)  # fmt: skip
+    return done.stdout.strip()
+
+
+STANDBY = "standby1"
+
+
+def failover(tmp: Path, host: str, multi_host: bool) -> tuple[dict[str, Any], float, float]:
+    """As RDS Multi-AZ replicates: every commit is flushed on the standby before it is
+    answered (synchronous_standby_names). The primary is killed with SIGKILL under load, the
+    standby promoted 1 s later (the time a health check takes to decide). The report, and
+    when the primary was killed and the standby promoted (checker seconds)."""
+    with (
+        postgres_cluster(DURABLE_SETTINGS, prefix="shipshape-faults-primary-") as primary,
+        contextlib.ExitStack() as stack,
+    ):
+        migrate(f"postgresql://postgres@127.0.0.1:{primary.port}/postgres")
+        standby = stack.enter_context(streaming_standby(primary, STANDBY, DURABLE_SETTINGS))
+        # Required only once the standby exists: before, every commit would wait for it.
+        sql(primary, f"ALTER SYSTEM SET synchronous_standby_names = '{STANDBY}'")
+        sql(primary, "SELECT pg_reload_conf()")
+        deadline = time.monotonic() + 30
+        while sql(primary, f"SELECT sync_state FROM pg_stat_replication "
+                           f"WHERE application_name = '{STANDBY}'") != "sync":  # fmt: skip
+            assert time.monotonic() < deadline, "the standby never became synchronous"
+            time.sleep(0.2)
+        url = f"postgresql://postgres@127.0.0.1:{primary.port}/postgres"
+        if multi_host:
+            url = (
+                f"postgresql://postgres@127.0.0.1:{primary.port},127.0.0.1:{standby.port}"
+                "/postgres?target_session_attrs=read-write"
+            )
+        with replicas(url, [host], tmp) as (replica,):
+            checker = Checker(replica.url, duration=30, concurrency=4)
+            checker.start()
+            time.sleep(8)
+            killed_at = time.monotonic() - checker.started_at
+            primary.kill()
+            time.sleep(1)
+            standby.promote()  # returns once it accepts writes
+            promoted_at = time.monotonic() - checker.started_at
+            report = checker.result()
+            assert replica.process.poll() is None  # recovered without a restart
+        assert sql(standby, "SELECT pg_is_in_recovery()") == "f"
+    return report, killed_at, promoted_at
+
+
+def test_scenario_5_seeded_a_single_host_url_never_reaches_the_promoted_standby(
+    tmp_path,
+) -> None:
+    """The seeded failure: the same failover with DATABASE_URL naming the primary only (no
+    DNS name that moves, no second host): the errors never stop, which is what the recovery
+    assertion of scenario 5 catches."""
+    report, _killed_at, promoted_at = failover(tmp_path, "127.0.0.20", multi_host=False)
+    SEEDED["5"] = report
+    assert report["lost"] == 0, report
+    assert report["last_error_at_seconds"] > promoted_at + RECOVERY, report
+
+
+def test_scenario_5_failover_to_a_synchronous_standby_loses_no_acknowledged_write(
+    tmp_path,
+) -> None:
+    """The replica reaches the promoted standby through its multi-host DATABASE_URL
+    (`target_session_attrs=read-write` skips the dead primary and the standby while it is
+    read-only) without a restart, and no acknowledged write is lost."""
+    report, killed_at, promoted_at = failover(tmp_path, "127.0.0.19", multi_host=True)
+    last_error = report["last_error_at_seconds"]
+    seeded = SEEDED.get("5")
+    judged(
+        "5",
+        report,
+        fault=f"primary killed (SIGKILL, all its processes) at {killed_at:.1f}s, synchronous "
+        f"standby promoted at {promoted_at:.1f}s; multi-host DATABASE_URL with "
+        "target_session_attrs=read-write (seeded: with the primary's address only, errors "
+        + (f"{seeded['errors_by_status']} until {seeded['last_error_at_seconds']:.1f}s)"
+           if seeded else "not run)"),
+        fault_at=killed_at,
+        recovered_after=None if last_error is None else max(0.0, last_error - promoted_at),
+    )  # fmt: skip
+    assert report["lost"] == 0, report  # every acknowledged write was on the standby
+    assert report["duplicated"] == 0, report
+    assert report["acknowledged"] > 0
+    assert last_error is not None, report  # the failover was seen by clients...
+    assert set(report["errors_by_status"]) == {"503"}, report  # ...as 503s, never 500s
+    assert last_error <= promoted_at + RECOVERY, report  # and ends once the standby leads
+    assert report["longest_request_seconds"] <= WRITE_TIMEOUT + 1, report
 
 
 PREPARED_STATEMENT_ERRORS = ("InvalidSQLStatementNameError", "DuplicatePreparedStatementError")

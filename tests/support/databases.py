@@ -10,6 +10,7 @@ import contextlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -92,10 +93,33 @@ class PostgresCluster:
             [*self.pg_ctl, "-m", mode, "-w", "-t", "60", "stop"], check=True, capture_output=True
         )
 
+    def promote(self) -> None:
+        """`pg_ctl promote -w`: a standby ends recovery and accepts writes."""
+        subprocess.run([*self.pg_ctl, "-w", "-t", "60", "promote"], check=True, capture_output=True)
+
+    def kill(self) -> None:
+        """SIGKILL to the postmaster and every process it runs: a crash, no shutdown."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+        for pid in [postmaster, *map(int, children)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
     def start(self) -> None:
         log = str(self.root / "postgres.log")
         command = [*self.pg_ctl, "-l", log, "-w", "-t", "60", "-o", self.options, "start"]
         subprocess.run(command, check=True, capture_output=True)
+
+
+def _as_server_user(*paths: Path) -> list[str]:
+    """The command prefix that runs PostgreSQL's tools as `postgres` when we are root (initdb
+    and the server refuse root), giving it `paths`; nothing otherwise."""
+    if os.geteuid() != 0:
+        return []
+    pw = pwd.getpwnam("postgres")
+    for path in paths:
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+    return ["runuser", "-u", "postgres", "--"]
 
 
 FAST_TEST_SETTINGS = {
@@ -118,12 +142,7 @@ def postgres_cluster(
     root = Path(tempfile.mkdtemp(prefix=prefix))
     data, sockets = root / "data", root / "sock"
     sockets.mkdir()
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        as_user = ["runuser", "-u", "postgres", "--"]
-        pw = pwd.getpwnam("postgres")
-        os.chown(root, pw.pw_uid, pw.pw_gid)
-        os.chown(sockets, pw.pw_uid, pw.pw_gid)
+    as_user = _as_server_user(root, sockets)
     port = free_port()
     initdb = [*as_user, str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]
     subprocess.run([*initdb, "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
@@ -136,6 +155,47 @@ def postgres_cluster(
         yield cluster
     finally:
         subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+DURABLE_SETTINGS = {
+    # A primary and its standby that survive a kill -9: every commit flushed, and (with
+    # synchronous_standby_names on the primary) flushed on the standby before it is answered.
+    "max_connections": "300",
+    "fsync": "on",
+    "synchronous_commit": "on",
+    "full_page_writes": "on",
+    "wal_level": "replica",
+    "max_wal_senders": "5",
+}
+
+
+@contextlib.contextmanager
+def streaming_standby(
+    primary: PostgresCluster, name: str, settings: dict[str, str]
+) -> Iterator[PostgresCluster]:
+    """A hot standby of `primary`: `pg_basebackup -R -X stream` (standby.signal and
+    primary_conninfo written), started with `cluster_name=name`, the application_name its WAL
+    receiver reports, which the primary's synchronous_standby_names can then require."""
+    root = Path(tempfile.mkdtemp(prefix="shipshape-pg-standby-"))
+    data, sockets = root / "data", root / "sock"
+    sockets.mkdir()
+    as_user = _as_server_user(root, sockets)
+    backup = [*as_user, str(PG_BIN / "pg_basebackup"), "-h", "127.0.0.1"]
+    backup += ["-p", str(primary.port), "-U", "postgres", "-D", str(data)]
+    subprocess.run([*backup, "-R", "-X", "stream", "-c", "fast"], check=True, capture_output=True)
+    port = free_port()
+    options = " ".join(f"-c {key}={value}" for key, value in settings.items())
+    options = (
+        f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c cluster_name={name} {options}"
+    )
+    pg_ctl = [*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data)]
+    standby = PostgresCluster(root, port, sockets, pg_ctl, options)
+    standby.start()
+    try:
+        yield standby
+    finally:
+        subprocess.run([*pg_ctl, "-m", "immediate", "-w", "stop"], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
 
 
