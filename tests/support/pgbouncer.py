@@ -26,6 +26,7 @@ class PgBouncer:
     port: int
     root: Path
     server_connections: int
+    server_lifetime: int
     version: str  # "1.18.0": Debian 12's; max_prepared_statements needs 1.21
 
     def url(self, database: str = "postgres") -> str:
@@ -38,11 +39,15 @@ class PgBouncer:
 
 @contextlib.contextmanager
 def running_pgbouncer(
-    postgres_port: int, server_connections: int = 3, database: str = "postgres"
+    postgres_port: int,
+    server_connections: int = 3,
+    server_lifetime: int = 3600,
+    database: str = "postgres",
 ) -> Iterator[PgBouncer]:
     """PgBouncer in `pool_mode = transaction` with `server_connections` server connections
     for the database (fewer than the app's clients, so they are shared: what the mode is for,
-    and what makes a statement prepared in one transaction missing in the next)."""
+    and what makes a statement prepared in one transaction missing in the next), each closed
+    once released after `server_lifetime` seconds (PgBouncer's default is an hour)."""
     binary = require_tool("pgbouncer", "make system-deps", "/usr/sbin/pgbouncer")
     root = Path(tempfile.mkdtemp(prefix="shipshape-pgbouncer-"))
     port = free_port()
@@ -61,6 +66,7 @@ default_pool_size = {server_connections}
 max_db_connections = {server_connections}
 max_client_conn = 500
 server_reset_query =
+server_lifetime = {server_lifetime}
 ignore_startup_parameters = extra_float_digits
 logfile = {root / "pgbouncer.log"}
 pidfile = {root / "pgbouncer.pid"}
@@ -77,7 +83,7 @@ pidfile = {root / "pgbouncer.pid"}
     )
     banner = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout
     version = banner.split()[1] if banner.startswith("PgBouncer ") else "unknown"
-    bouncer = PgBouncer(port, root, server_connections, version)
+    bouncer = PgBouncer(port, root, server_connections, server_lifetime, version)
     try:
         deadline = time.monotonic() + 20
         while True:
