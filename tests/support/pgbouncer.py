@@ -49,6 +49,13 @@ def running_pgbouncer(
     and what makes a statement prepared in one transaction missing in the next), each closed
     once released after `server_lifetime` seconds (PgBouncer's default is an hour)."""
     binary = require_tool("pgbouncer", "make system-deps", "/usr/sbin/pgbouncer")
+    banner = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout
+    version = banner.split()[1] if banner.startswith("PgBouncer ") else "unknown"
+    # 1.21+ can track prepared statements itself (max_prepared_statements; later releases
+    # may turn it on by default): off here, so every version behaves as Debian 12's 1.18 and
+    # the seeded failure of scenario 6 fails wherever the campaign runs.
+    numbers = tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
+    tracking = "max_prepared_statements = 0\n" if numbers >= (1, 21) else ""
     root = Path(tempfile.mkdtemp(prefix="shipshape-pgbouncer-"))
     port = free_port()
     config = root / "pgbouncer.ini"
@@ -67,7 +74,7 @@ max_db_connections = {server_connections}
 max_client_conn = 500
 server_reset_query =
 server_lifetime = {server_lifetime}
-ignore_startup_parameters = extra_float_digits
+{tracking}ignore_startup_parameters = extra_float_digits
 logfile = {root / "pgbouncer.log"}
 pidfile = {root / "pgbouncer.pid"}
 """
@@ -81,8 +88,6 @@ pidfile = {root / "pgbouncer.pid"}
     process = subprocess.Popen(
         [*as_user, binary, str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
     )
-    banner = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout
-    version = banner.split()[1] if banner.startswith("PgBouncer ") else "unknown"
     bouncer = PgBouncer(port, root, server_connections, server_lifetime, version)
     try:
         deadline = time.monotonic() + 20
