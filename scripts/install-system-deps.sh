@@ -9,6 +9,7 @@ packages=(
   mariadb-server mariadb-client   # throwaway MariaDB for integration tests
   postgresql-15 postgresql-client-15  # throwaway PostgreSQL (binaries in /usr/lib/postgresql/15/bin)
   nginx                           # the reverse proxy, run for real on loopback
+  pgbouncer                       # connection pooler in transaction mode (fault campaign scenario 6)
   chromium                        # headless browser for the dashboard tests
   prometheus                      # promtool and a real Prometheus server
   podman buildah runc debootstrap uidmap slirp4netns fuse-overlayfs  # container build and smoke test (runc: crun fails on hybrid cgroups)

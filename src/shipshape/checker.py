@@ -1,13 +1,19 @@
 """`shipshape check-writes`: prove that every write the service acknowledged is stored, once.
 
-It drives a bounded load (`--count` writes within `--duration` seconds, both required) of
-visits (`GET /`, each with its own User-Agent marker) and birthday saves (`PUT /hello/{name}`,
-each with its own username) against a base URL - a `make run` instance, a Compose stack, a
-Service or Ingress in a cluster - records every acknowledged (2xx) write, then reads them
-back through the API (`GET /list?ip=...` for visits, `GET /hello/{name}` for saves) and
-reports acknowledged / present / lost / duplicated / errors by status. Exit status 0 when no
-acknowledged write is lost and none is duplicated, 1 otherwise, 2 when the check could not
-run or read back.
+It drives a bounded load (`--count` writes within `--duration` seconds, both required;
+`--rate` paces them to so many writes per second, so the load is the same on a fast laptop
+and a loaded CI machine) of visits (`GET /`, each with its own User-Agent marker) and
+birthday saves (`PUT /hello/{name}`, each with its own username) against a base URL - a
+`make run` instance, a Compose stack, a Service or Ingress in a cluster - records every
+acknowledged (2xx) write, then reads them back through the API (`GET /list?ip=...` for
+visits, `GET /hello/{name}` for saves) and reports acknowledged / present / lost /
+duplicated / errors by status. Exit status 0 when no acknowledged write is lost and none is
+duplicated, 1 otherwise, 2 when the check could not run or read back.
+
+Every phase is bounded, so a whole check ends within `bound(duration, timeout, readback)`:
+the start-up probe and each request by `--timeout`, the load by `--duration` (plus the last
+request in flight), the readback by `--readback-timeout` (it runs READBACK_CONCURRENCY
+requests at once; past its bound the check fails with exit status 2 rather than run on).
 
 The checker never retries a write: a duplicate it finds was made by something between it and
 the database (a proxy resending a request). A write answered with an error may still have
@@ -39,6 +45,14 @@ from shipshape.domain.network import anonymize_ip
 MARKER_PREFIX = "shipshape-check-writes"
 LIST_PAGE = 1000
 CLOCK_SKEW = dt.timedelta(minutes=5)  # between the servers' clocks, when reading back
+READBACK_CONCURRENCY = 8  # reads in flight while reading back: a mild load, a short readback
+DEFAULT_READBACK_SECONDS = 60.0
+
+
+def bound(duration: float, timeout: float, readback: float = DEFAULT_READBACK_SECONDS) -> float:
+    """The longest a check can take: the start-up probe, the load, the last write in flight,
+    the readback and the last read in flight (each request bounded by `timeout`)."""
+    return timeout + duration + timeout + readback + timeout
 
 
 class CheckFailed(Exception):
@@ -104,6 +118,8 @@ class Run:
     count: int
     duration: float
     concurrency: int
+    rate: float | None = None  # writes per second at most; None: as fast as answered
+    stop: threading.Event = field(default_factory=threading.Event)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     outcomes: list[Outcome] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -111,11 +127,20 @@ class Run:
     started: float = 0.0
 
     def _next(self, deadline: float) -> int | None:
+        """The next write's number, once its turn has come (with `rate`, write n is due n/rate
+        seconds after the start); None when the count, the duration or a stop ends the load."""
         with self.lock:
-            if self.issued >= self.count or time.monotonic() >= deadline:
+            due = self.started + self.issued / self.rate if self.rate else 0.0
+            if self.issued >= self.count or max(due, time.monotonic()) >= deadline:
+                return None
+            if self.stop.is_set():
                 return None
             self.issued += 1
-            return self.issued - 1
+            seq = self.issued - 1
+        wait = due - time.monotonic()
+        if wait > 0 and self.stop.wait(wait):
+            return None
+        return seq
 
     def _write(self, seq: int) -> Outcome:
         started = time.monotonic()
@@ -157,12 +182,20 @@ class Run:
         return time.monotonic() - started
 
 
-def _visits_seen(http: Http, ip: str, run_id: str, since: dt.datetime | None) -> Counter[str]:
+def _in_time(deadline: float, readback: float) -> None:
+    if time.monotonic() >= deadline:
+        raise CheckFailed(f"reading back did not finish within {readback:g}s (--readback-timeout)")
+
+
+def _visits_seen(
+    http: Http, ip: str, run_id: str, since: dt.datetime | None, deadline: float, readback: float
+) -> Counter[str]:
     """Markers of this run's visits stored for `ip`, with how often each is stored."""
     seen: Counter[str] = Counter()
     prefix = f"{MARKER_PREFIX}/{run_id}/"
     path = "/list?" + urllib.parse.urlencode({"ip": ip, "limit": LIST_PAGE})
     for _ in range(10_000):  # a bound: 10 million visits of this address
+        _in_time(deadline, readback)
         status, headers, data = http.call("GET", path)
         if status != 200:
             raise CheckFailed(f"reading back visits: GET {path} answered {status}")
@@ -187,7 +220,8 @@ def _aware(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
-def _birthday_present(http: Http, username: str) -> bool:
+def _birthday_present(http: Http, username: str, deadline: float, readback: float) -> bool:
+    _in_time(deadline, readback)
     status, _headers, _data = http.call("GET", f"/hello/{username}")
     if status == 200:
         return True
@@ -197,9 +231,19 @@ def _birthday_present(http: Http, username: str) -> bool:
 
 
 def check(
-    url: str, count: int, duration: float, concurrency: int = 4, timeout: float = 10.0
+    url: str,
+    count: int,
+    duration: float,
+    concurrency: int = 4,
+    timeout: float = 10.0,
+    *,
+    rate: float | None = None,
+    readback: float = DEFAULT_READBACK_SECONDS,
+    stop: threading.Event | None = None,
 ) -> dict[str, Any]:
-    """Run the check; the report as a dict (see the module docstring)."""
+    """Run the check; the report as a dict (see the module docstring). Setting `stop` (for a
+    caller that drives a fault, e.g. the fault campaign) ends the load early: no new write
+    starts, the ones in flight finish, the readback runs as usual."""
     if not url.startswith(("http://", "https://")):
         raise CheckFailed("--url must be an http:// or https:// base URL")
     http = Http(url.rstrip("/"), timeout)
@@ -209,7 +253,7 @@ def check(
         raise CheckFailed(f"{url}: {_status_of(exc)} ({getattr(exc, 'reason', exc)})") from None
     anonymized = status == 200 and bool(json.loads(data).get("anonymize_ips"))
 
-    run = Run(http, count, duration, concurrency)
+    run = Run(http, count, duration, concurrency, rate, stop or threading.Event())
     elapsed = run.drive()
     errors = Counter(o.status for o in run.outcomes if not o.acknowledged)
     failed = [o.at for o in run.outcomes if not o.acknowledged]
@@ -219,14 +263,21 @@ def check(
     seen: Counter[str] = Counter()
     addresses = {o.ip for o in visits if o.ip}
     since = min((_aware(o.server_time) for o in visits if o.server_time), default=None)
+    reading = time.monotonic()
+    deadline = reading + readback
+
+    def present(save: Outcome) -> tuple[str, bool]:
+        return save.marker, _birthday_present(http, save.marker, deadline, readback)
+
     try:
         for ip in sorted(addresses):
-            seen.update(
-                _visits_seen(http, anonymize_ip(ip) if anonymized else ip, run.run_id, since)
-            )
-        with ThreadPoolExecutor(concurrency, thread_name_prefix="check-writes-read") as pool:
-            found = pool.map(lambda o: (o.marker, _birthday_present(http, o.marker)), saves)
-            saved = {marker for marker, present in found if present}
+            address = anonymize_ip(ip) if anonymized else ip
+            seen.update(_visits_seen(http, address, run.run_id, since, deadline, readback))
+        with ThreadPoolExecutor(
+            READBACK_CONCURRENCY, thread_name_prefix="check-writes-read"
+        ) as pool:
+            found = list(pool.map(present, saves))
+        saved = {marker for marker, is_there in found if is_there}
     except (urllib.error.URLError, OSError) as exc:
         raise CheckFailed(f"reading back: {_status_of(exc)} ({exc})") from None
 
@@ -245,6 +296,7 @@ def check(
             "lost_markers": lost[:20],
         }
 
+    readback_took = time.monotonic() - reading
     visit_report = summary(visits, set(seen), seen)
     save_report = summary(saves, saved, Counter())
     lost = visit_report["lost"] + save_report["lost"]
@@ -254,7 +306,9 @@ def check(
         "url": url,
         "run": run.run_id,
         "requests": len(run.outcomes),
+        "rate": rate,
         "seconds": round(elapsed, 3),
+        "readback_seconds": round(readback_took, 3),
         "longest_request_seconds": round(max((o.seconds for o in run.outcomes), default=0), 3),
         "acknowledged": visit_report["acknowledged"] + save_report["acknowledged"],
         "lost": lost,

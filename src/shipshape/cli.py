@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from shipshape import __version__
+from shipshape.checker import DEFAULT_READBACK_SECONDS
 from shipshape.core.config import ConfigError, Settings, load_settings
 from shipshape.observability.logging import configure_logging
 
@@ -38,11 +39,13 @@ class DatabaseCommandError(Exception):
 def _database_address(settings: Settings) -> str:
     from sqlalchemy.engine import make_url
 
+    from shipshape.core.database_url import hosts_of
+
     url = make_url(settings.effective_database_url)
     if url.get_backend_name() == "sqlite":
         return f"sqlite file {url.database or ':memory:'}"
-    port = url.port or (5432 if url.get_backend_name() == "postgresql" else 3306)
-    return f"{url.host}:{port}"
+    default = 5432 if url.get_backend_name() == "postgresql" else 3306
+    return ",".join(f"{host}:{port or default}" for host, port in hosts_of(url))
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -297,12 +300,22 @@ def cmd_check_writes(args: argparse.Namespace) -> int:
     """Exit 0: every acknowledged write is stored once; 1: lost or duplicated; 2: no check."""
     from shipshape.checker import CheckFailed, check
 
-    if args.count < 1 or args.duration <= 0 or args.concurrency < 1 or args.timeout <= 0:
-        print("shipshape check-writes: --count, --duration, --concurrency and --timeout "
-              "must be positive", file=sys.stderr)  # fmt: skip
+    rate = 1.0 if args.rate is None else args.rate  # unset: unpaced
+    positive = (args.duration, args.timeout, args.readback_timeout, rate)
+    if args.count < 1 or args.concurrency < 1 or min(positive) <= 0:
+        print("shipshape check-writes: --count, --duration, --concurrency, --rate, --timeout "
+              "and --readback-timeout must be positive", file=sys.stderr)  # fmt: skip
         return 2
     try:
-        report = check(args.url, args.count, args.duration, args.concurrency, args.timeout)
+        report = check(
+            args.url,
+            args.count,
+            args.duration,
+            args.concurrency,
+            args.timeout,
+            rate=args.rate,
+            readback=args.readback_timeout,
+        )
     except CheckFailed as exc:
         print(f"shipshape check-writes: {exc}", file=sys.stderr)
         return 2
@@ -361,7 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Drive a bounded load of visits (GET /) and birthday saves (PUT /hello) "
         "against a running service, each with a unique marker, then read every acknowledged "
         "write back through the API. Exit 0 when none is lost or duplicated, 1 otherwise, "
-        "2 when the check could not run.",
+        "2 when the check could not run. Every phase is bounded: the whole check ends within "
+        "--duration + --readback-timeout + 3 x --timeout.",
     )
     checker.add_argument("--url", required=True, help="base URL, e.g. http://127.0.0.1:8000")
     checker.add_argument("--count", type=int, required=True, help="writes to send at most")
@@ -376,7 +390,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--concurrency", type=int, default=4, help="requests in flight (default 4)"
     )
     checker.add_argument(
+        "--rate",
+        type=float,
+        metavar="WRITES_PER_SECOND",
+        help="pace the writes to at most this many per second, so the load is the same on any "
+        "machine (default: as fast as --concurrency requests are answered)",
+    )
+    checker.add_argument(
         "--timeout", type=float, default=10.0, metavar="SECONDS", help="per request (default 10)"
+    )
+    checker.add_argument(
+        "--readback-timeout",
+        type=float,
+        default=DEFAULT_READBACK_SECONDS,
+        metavar="SECONDS",
+        help="read every acknowledged write back within SECONDS, else exit 2 "
+        f"(default {DEFAULT_READBACK_SECONDS:g})",
     )
     checker.set_defaults(func=cmd_check_writes)
 

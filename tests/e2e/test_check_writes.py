@@ -10,6 +10,7 @@ import http.client
 import json
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -52,6 +53,7 @@ class Proxy(BaseHTTPRequestHandler):
     lie_every = 0
     fail_every = 0
     send_visits_twice = False
+    slow_reads = 0.0  # seconds each GET /hello/{name} is held before it is forwarded
     writes = 0
     lock = threading.Lock()
 
@@ -87,6 +89,8 @@ class Proxy(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
         is_write = self.path == "/" or (self.command == "PUT" and self.path.startswith("/hello/"))
+        if self.slow_reads and self.command == "GET" and self.path.startswith("/hello/"):
+            time.sleep(self.slow_reads)
         if is_write:
             with self.lock:
                 type(self).writes += 1
@@ -186,3 +190,46 @@ def test_an_unreachable_url_is_one_line_and_count_and_duration_are_required(
     )
     assert missing.returncode == 2  # --count and --duration are required
     assert "--count" in missing.stderr
+
+
+def test_rate_paces_the_writes(server: ServerProcess) -> None:
+    # 20 writes at 10 per second: write n is due n/10 s after the start, so the last one
+    # cannot start before 1.9 s, however fast the server answers.
+    code, report, stderr = check_writes(
+        server.base_url, "--count", "20", "--duration", "60", "--rate", "10"
+    )
+    assert code == 0, stderr
+    assert report["requests"] == 20
+    assert report["rate"] == 10
+    assert report["seconds"] >= 1.9
+    unpaced_code, unpaced, _ = check_writes(server.base_url, "--count", "20", "--duration", "60")
+    assert unpaced_code == 0
+    assert unpaced["rate"] is None
+
+
+def test_a_readback_past_its_bound_fails_instead_of_running_on(server: ServerProcess) -> None:
+    # 10 saves to read back, 8 at a time, each read held 1.5 s: the reads started after the
+    # 0.5 s readback bound are not sent; the check says so on one line and exits 2.
+    with proxy(server, slow_reads=1.5) as url:
+        code, report, stderr = check_writes(
+            url, "--count", "20", "--duration", "60", "--readback-timeout", "0.5"
+        )
+    assert code == 2, stderr
+    assert report == {}
+    assert len(stderr.strip().splitlines()) == 1
+    assert "reading back did not finish within 0.5s" in stderr
+    with proxy(server, slow_reads=0.2) as url:  # the same within a bound that fits: OK
+        code, report, stderr = check_writes(
+            url, "--count", "20", "--duration", "60", "--readback-timeout", "30"
+        )
+    assert code == 0, stderr
+    assert report["readback_seconds"] < 30
+
+
+def test_the_options_must_be_positive(server: ServerProcess) -> None:
+    for option in ("--rate", "--readback-timeout", "--timeout"):
+        code, _report, stderr = check_writes(
+            server.base_url, "--count", "5", "--duration", "5", option, "0"
+        )
+        assert code == 2, option
+        assert "must be positive" in stderr

@@ -10,12 +10,13 @@ import contextlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -35,6 +36,8 @@ class DatabaseServer:
     password: str
     database: str
     admin: callable  # type: ignore[valid-type]  # runs SQL as the superuser
+    # Throwaway servers only: stop cleanly, stay down `down_for` seconds, start again.
+    restart: Callable[[float], None] | None = None
 
     @property
     def url(self) -> str:
@@ -71,11 +74,52 @@ def _wait(check: callable, what: str, timeout: float = 60) -> None:  # type: ign
 
 @dataclass
 class PostgresCluster:
-    """A running throwaway cluster: where it lives and how to reach it as the superuser."""
+    """A running throwaway cluster: where it lives and how to reach it as the superuser, and
+    how to stop and start it again (the fault campaign restarts it under load)."""
 
     root: Path
     port: int
     sockets: Path
+    pg_ctl: list[str] = field(default_factory=list)  # pg_ctl -D <data>, as the server's user
+    options: str = ""  # the server's -o options (port, socket directory, settings)
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    def stop(self, mode: str = "fast") -> None:
+        """`pg_ctl stop -m fast` (or smart, immediate), waiting until it has stopped."""
+        subprocess.run(
+            [*self.pg_ctl, "-m", mode, "-w", "-t", "60", "stop"], check=True, capture_output=True
+        )
+
+    def promote(self) -> None:
+        """`pg_ctl promote -w`: a standby ends recovery and accepts writes."""
+        subprocess.run([*self.pg_ctl, "-w", "-t", "60", "promote"], check=True, capture_output=True)
+
+    def kill(self) -> None:
+        """SIGKILL to the postmaster and every process it runs: a crash, no shutdown."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+        for pid in [postmaster, *map(int, children)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def start(self) -> None:
+        log = str(self.root / "postgres.log")
+        command = [*self.pg_ctl, "-l", log, "-w", "-t", "60", "-o", self.options, "start"]
+        subprocess.run(command, check=True, capture_output=True)
+
+
+def _as_server_user(*paths: Path) -> list[str]:
+    """The command prefix that runs PostgreSQL's tools as `postgres` when we are root (initdb
+    and the server refuse root), giving it `paths`; nothing otherwise."""
+    if os.geteuid() != 0:
+        return []
+    pw = pwd.getpwnam("postgres")
+    for path in paths:
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+    return ["runuser", "-u", "postgres", "--"]
 
 
 FAST_TEST_SETTINGS = {
@@ -98,27 +142,60 @@ def postgres_cluster(
     root = Path(tempfile.mkdtemp(prefix=prefix))
     data, sockets = root / "data", root / "sock"
     sockets.mkdir()
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        as_user = ["runuser", "-u", "postgres", "--"]
-        pw = pwd.getpwnam("postgres")
-        os.chown(root, pw.pw_uid, pw.pw_gid)
-        os.chown(sockets, pw.pw_uid, pw.pw_gid)
+    as_user = _as_server_user(root, sockets)
     port = free_port()
     initdb = [*as_user, str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]
     subprocess.run([*initdb, "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
     options = " ".join(f"-c {key}={value}" for key, value in settings.items())
     options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} {options}"
     pg_ctl = [*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data)]
-    subprocess.run(
-        [*pg_ctl, "-l", str(root / "postgres.log"), "-w", "-t", "60", "-o", options, "start"],
-        check=True,
-        capture_output=True,
-    )
+    cluster = PostgresCluster(root, port, sockets, pg_ctl, options)
+    cluster.start()
     try:
-        yield PostgresCluster(root, port, sockets)
+        yield cluster
     finally:
         subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+DURABLE_SETTINGS = {
+    # A primary and its standby that survive a kill -9: every commit flushed, and (with
+    # synchronous_standby_names on the primary) flushed on the standby before it is answered.
+    "max_connections": "300",
+    "fsync": "on",
+    "synchronous_commit": "on",
+    "full_page_writes": "on",
+    "wal_level": "replica",
+    "max_wal_senders": "5",
+}
+
+
+@contextlib.contextmanager
+def streaming_standby(
+    primary: PostgresCluster, name: str, settings: dict[str, str]
+) -> Iterator[PostgresCluster]:
+    """A hot standby of `primary`: `pg_basebackup -R -X stream` (standby.signal and
+    primary_conninfo written), started with `cluster_name=name`, the application_name its WAL
+    receiver reports, which the primary's synchronous_standby_names can then require."""
+    root = Path(tempfile.mkdtemp(prefix="shipshape-pg-standby-"))
+    data, sockets = root / "data", root / "sock"
+    sockets.mkdir()
+    as_user = _as_server_user(root, sockets)
+    backup = [*as_user, str(PG_BIN / "pg_basebackup"), "-h", "127.0.0.1"]
+    backup += ["-p", str(primary.port), "-U", "postgres", "-D", str(data)]
+    subprocess.run([*backup, "-R", "-X", "stream", "-c", "fast"], check=True, capture_output=True)
+    port = free_port()
+    options = " ".join(f"-c {key}={value}" for key, value in settings.items())
+    options = (
+        f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c cluster_name={name} {options}"
+    )
+    pg_ctl = [*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data)]
+    standby = PostgresCluster(root, port, sockets, pg_ctl, options)
+    standby.start()
+    try:
+        yield standby
+    finally:
+        subprocess.run([*pg_ctl, "-m", "immediate", "-w", "stop"], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -181,24 +258,21 @@ def start_mariadb() -> Iterator[DatabaseServer]:
         capture_output=True,
     )
     log = open(root / "mariadb.log", "wb")
-    process = subprocess.Popen(
-        [
-            mariadbd,
-            "--no-defaults",
-            f"--datadir={data}",
-            f"--socket={sock}",
-            f"--port={port}",
-            "--bind-address=127.0.0.1",
-            f"--user={user}",
-            "--skip-name-resolve",
-            "--max-connections=400",
-            "--innodb-flush-log-at-trx-commit=2",
-            "--innodb-buffer-pool-size=128M",
-            f"--pid-file={root / 'mariadb.pid'}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    command = [
+        mariadbd,
+        "--no-defaults",
+        f"--datadir={data}",
+        f"--socket={sock}",
+        f"--port={port}",
+        "--bind-address=127.0.0.1",
+        f"--user={user}",
+        "--skip-name-resolve",
+        "--max-connections=400",
+        "--innodb-flush-log-at-trx-commit=2",
+        "--innodb-buffer-pool-size=128M",
+        f"--pid-file={root / 'mariadb.pid'}",
+    ]
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
 
     def admin(sql: str) -> None:
         subprocess.run(
@@ -220,13 +294,21 @@ def start_mariadb() -> Iterator[DatabaseServer]:
             == 0
         )
 
+    def restart(down_for: float) -> None:
+        nonlocal process
+        process.terminate()  # SIGTERM: mariadbd's clean shutdown
+        process.wait(timeout=60)
+        time.sleep(down_for)
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        _wait(ping, "MariaDB after a restart")
+
     try:
         _wait(ping, "MariaDB")
         admin(f"CREATE USER 'shipshape'@'%' IDENTIFIED BY '{PASSWORD}'")
         admin("CREATE DATABASE shipshape CHARACTER SET utf8mb4")
         admin("GRANT ALL ON shipshape.* TO 'shipshape'@'%'")
         yield DatabaseServer(
-            "mariadb", "127.0.0.1", port, "shipshape", PASSWORD, "shipshape", admin
+            "mariadb", "127.0.0.1", port, "shipshape", PASSWORD, "shipshape", admin, restart
         )
     finally:
         process.terminate()

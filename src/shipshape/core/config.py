@@ -109,6 +109,13 @@ class Settings(BaseSettings):
         description="Bound on every database round trip (PostgreSQL command timeout, MySQL "
         "read timeout); a slower answer fails the request with 503.",
     )
+    db_prepared_statements: bool = Field(
+        default=True,
+        description="PostgreSQL: keep prepared statements per connection (asyncpg's statement "
+        "cache). Set false behind a pooler in transaction mode (PgBouncer before 1.21, or "
+        "without max_prepared_statements): each statement is then prepared unnamed, in the "
+        "same round trip as its execution.",
+    )
 
     host: str = Field(default="127.0.0.1", description="Bind address of `shipshape serve`.")
     port: int = Field(default=8000, ge=1, le=65535, description="Bind port of `shipshape serve`.")

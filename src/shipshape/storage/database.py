@@ -31,6 +31,21 @@ def _postgres_tls(url: str) -> tuple[str, ssl.SSLContext | None]:
     return parsed.set(query=query).render_as_string(hide_password=False), context
 
 
+def postgres_connect_args(settings: Settings, tls: ssl.SSLContext | None) -> dict[str, Any]:
+    """asyncpg's connect arguments under SQLAlchemy: the same bounds as the API's pool."""
+    connect_args: dict[str, Any] = {
+        "timeout": settings.db_connect_timeout_seconds,
+        "command_timeout": settings.db_statement_timeout_seconds,
+        "server_settings": {"application_name": "shipshape"},
+    }
+    if tls is not None:
+        connect_args["ssl"] = tls
+    if not settings.db_prepared_statements:  # a pooler in transaction mode: storage/postgres.py
+        connect_args["statement_cache_size"] = 0  # asyncpg's own cache
+        connect_args["prepared_statement_cache_size"] = 0  # SQLAlchemy's adapter's cache
+    return connect_args
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.effective_database_url
     dialect = dialect_of(url)
@@ -49,13 +64,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
             pool_recycle=1800,
         )
         if dialect == "postgresql":
-            kwargs["connect_args"] = {
-                "timeout": settings.db_connect_timeout_seconds,
-                "command_timeout": settings.db_statement_timeout_seconds,
-                "server_settings": {"application_name": "shipshape"},
-            }
-            if tls is not None:
-                kwargs["connect_args"]["ssl"] = tls
+            kwargs["connect_args"] = postgres_connect_args(settings, tls)
         else:
             kwargs["connect_args"] = {
                 "connect_timeout": settings.db_connect_timeout_seconds,

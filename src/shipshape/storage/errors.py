@@ -55,6 +55,11 @@ def translate(error: BaseException) -> StorageRejected | StorageUnavailable | No
         return StorageRejected("value out of range")
     if isinstance(error, asyncpg.InterfaceError | OSError | TimeoutError):
         return StorageUnavailable(type(error).__name__)
+    if isinstance(error, asyncpg.InternalClientError):
+        # A connection left in a broken protocol state, e.g. one the server terminated (a
+        # fast shutdown) while it sat in the pool: "cannot switch to state ...; another
+        # operation is in progress". Raised before anything is sent; the pool replaces it.
+        return StorageUnavailable(type(error).__name__)
     return None
 
 

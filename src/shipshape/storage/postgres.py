@@ -20,6 +20,7 @@ from asyncpg.pool import PoolConnectionProxy
 from sqlalchemy.engine import make_url
 
 from shipshape.core.config import Settings
+from shipshape.core.database_url import hosts_of
 from shipshape.domain.errors import StorageUnavailable
 from shipshape.domain.records import BirthdaySave, NewVisit, utc_naive
 from shipshape.storage.errors import storage_errors
@@ -80,6 +81,8 @@ def pool_arguments(settings: Settings) -> dict[str, Any]:
     url = make_url(settings.effective_database_url)
     query = dict(url.query)
     ssl = query.pop("ssl", None)
+    hosts = hosts_of(url)
+    query.pop("host", None)  # a multi-host URL: asyncpg gets the hosts as lists, below
     dsn = url.set(drivername="postgresql", query=query).render_as_string(hide_password=False)
     arguments: dict[str, Any] = {
         "dsn": dsn,
@@ -91,8 +94,19 @@ def pool_arguments(settings: Settings) -> dict[str, Any]:
         "server_settings": {"application_name": "shipshape"},
         "reset": _session_untouched,
     }
+    if not settings.db_prepared_statements:
+        # Behind PgBouncer in transaction mode a named statement prepared in one transaction
+        # is gone (or another client's) in the next: prepare each one unnamed instead, in the
+        # round trip that executes it (asyncpg sends Parse/Describe/Flush, then Bind/Execute/
+        # Sync, so PgBouncer keeps them on one server connection).
+        arguments["statement_cache_size"] = 0
     if ssl is not None:
         arguments["ssl"] = ssl
+    if len(hosts) > 1:
+        # Tried in order on every new connection; `target_session_attrs=read-write` in the
+        # URL skips a standby, so after a failover the pool reaches the promoted one.
+        arguments["host"] = [host for host, _port in hosts]
+        arguments["port"] = [port or 5432 for _host, port in hosts]
     if settings.database_password_file is not None:
         arguments["password"] = _password_reader(
             settings.database_password_file, url.password and str(url.password)
