@@ -202,13 +202,16 @@ def test_plan_covers_both_roots_in_order_and_keeps_both_lock_files() -> None:
     assert job["env"]["TF_ADDONS_DIR"] == "infra/terraform/envs/${{ matrix.environment }}/addons"
     steps = job["steps"]
     runs = _runs(steps)
-    init, plan = _index(runs, 'ci-init.sh "${TF_DIR}" plan'), _index(runs, '-chdir="${TF_DIR}" plan')
+    init = _index(runs, 'ci-init.sh "${TF_DIR}" plan')
+    plan = _index(runs, 'ci-plan.sh "${TF_DIR}" "${RUNNER_TEMP}/cluster"')
     ready = _index(runs, 'cluster-ready.sh "${TF_DIR}"')
     init_addons = _index(runs, 'ci-init.sh "${TF_ADDONS_DIR}" plan')
-    plan_addons = _index(runs, '-chdir="${TF_ADDONS_DIR}" plan')
-    assert init < plan < ready < init_addons < plan_addons
+    plan_addons = _index(runs, 'ci-plan.sh "${TF_ADDONS_DIR}" "${RUNNER_TEMP}/addons"')
+    assert init < plan < init_addons < ready < plan_addons
     by_id = {s.get("id"): s for s in steps}
-    assert by_id["init-addons"]["if"] == "${{ steps.ready.outputs.ready == 'true' }}"
+    # Init needs only the state bucket: the first pull request creates both lock files even
+    # before the cluster exists; only the add-ons plan waits for the cluster.
+    assert "if" not in by_id["init-addons"]
     assert by_id["plan-addons"]["if"] == "${{ steps.ready.outputs.ready == 'true' }}"
     uploads = {
         s["with"]["name"]: s
@@ -225,7 +228,60 @@ def test_plan_covers_both_roots_in_order_and_keeps_both_lock_files() -> None:
     # One pull-request comment per root (the comment script reads plan-<name>/ folders).
     assert "plan-${{ matrix.environment }}" in uploads
     assert "plan-${{ matrix.environment }}-addons" in uploads
-    assert "always()" in uploads["plan-${{ matrix.environment }}-addons"].get("if", "")
+    skipped = next(s for s in steps if s.get("name") == "No add-ons plan before the cluster exists")
+    assert skipped["if"] == "${{ steps.ready.outputs.ready != 'true' }}"
+    assert skipped["run"] == 'bash infra/terraform/scripts/ci-plan.sh --not-ready "${RUNNER_TEMP}/addons"'
+    plans = {s["with"]["name"]: s["with"]["path"].splitlines() for s in uploads.values()}
+    assert plans["plan-${{ matrix.environment }}"] == [
+        "${{ runner.temp }}/cluster/plan.txt", "${{ runner.temp }}/cluster/plan-exitcode.txt"
+    ]  # fmt: skip
+    assert plans["plan-${{ matrix.environment }}-addons"] == [
+        "${{ runner.temp }}/addons/plan.txt", "${{ runner.temp }}/addons/plan-exitcode.txt"
+    ]  # fmt: skip
+
+
+FAKE_PLAN = """#!/usr/bin/env bash
+echo "terraform $*" >> "$CALLS"
+case "$2" in
+  plan) exit "$PLAN_STATUS" ;;
+  show) echo "Plan: 1 to add" ;;
+esac
+"""
+
+
+@pytest.mark.parametrize(("status", "code"), [(0, "0"), (2, "2"), (1, None)])
+def test_ci_plan_keeps_the_plan_for_the_comment(tmp_path: Path, status: int, code: str | None) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "terraform").write_text(FAKE_PLAN)
+    (bin_dir / "terraform").chmod(0o755)
+    calls, out = tmp_path / "calls", tmp_path / "out" / "addons"
+    calls.touch()
+    proc = subprocess.run(
+        ["bash", str(TF / "scripts" / "ci-plan.sh"), "envs/dev/addons", str(out)],
+        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "CALLS": str(calls),
+             "PLAN_STATUS": str(status)},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    lines = calls.read_text().splitlines()
+    assert lines[0] == ("terraform -chdir=envs/dev/addons plan -input=false -lock=false -no-color "
+                        "-detailed-exitcode -out=tfplan")  # fmt: skip
+    if code is None:
+        assert proc.returncode == 1
+        assert not (out / "plan.txt").exists()
+        return
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "plan.txt").read_text() == "Plan: 1 to add\n"
+    assert (out / "plan-exitcode.txt").read_text() == f"{code}\n"
+
+
+def test_ci_plan_explains_a_missing_cluster(tmp_path: Path) -> None:
+    out = tmp_path / "addons"
+    proc = subprocess.run(["bash", str(TF / "scripts" / "ci-plan.sh"), "--not-ready", str(out)],
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "does not exist yet" in (out / "plan.txt").read_text()
+    assert (out / "plan-exitcode.txt").read_text() == "2\n"
 
 
 FAKE_TERRAFORM = """#!/usr/bin/env bash
