@@ -163,7 +163,10 @@ def test_secret_refresh_fits_a_password_change(env: str) -> None:
 
 def test_provider_pins_and_terraform_version_claims_agree() -> None:
     readme = text(ROOT / "infra" / "README.md")
-    roots = [*(TF / "envs" / e for e in ENV_NAMES), *(TF / "envs" / e / "addons" for e in ENV_NAMES)]
+    roots = [
+        *(TF / "envs" / e for e in ENV_NAMES),
+        *(TF / "envs" / e / "addons" for e in ENV_NAMES),
+    ]
     for root in [*roots, TF / "bootstrap"]:
         versions = text(root / "versions.tf")
         aws = re.search(
@@ -491,5 +494,6 @@ def test_committed_inputs_cover_every_required_variable(env: str, root: str) -> 
     # Both roots of an environment are applied to the same account and region.
     cluster = root_scope(TF / "envs" / env).tfvars
     assert (scope.tfvars["allowed_account_ids"], scope.tfvars["region"]) == (
-        cluster["allowed_account_ids"], cluster["region"]
+        cluster["allowed_account_ids"],
+        cluster["region"],
     )

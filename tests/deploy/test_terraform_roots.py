@@ -230,7 +230,10 @@ def test_plan_covers_both_roots_in_order_and_keeps_both_lock_files() -> None:
     assert "plan-${{ matrix.environment }}-addons" in uploads
     skipped = next(s for s in steps if s.get("name") == "No add-ons plan before the cluster exists")
     assert skipped["if"] == "${{ steps.ready.outputs.ready != 'true' }}"
-    assert skipped["run"] == 'bash infra/terraform/scripts/ci-plan.sh --not-ready "${RUNNER_TEMP}/addons"'
+    assert (
+        skipped["run"]
+        == 'bash infra/terraform/scripts/ci-plan.sh --not-ready "${RUNNER_TEMP}/addons"'
+    )
     plans = {s["with"]["name"]: s["with"]["path"].splitlines() for s in uploads.values()}
     assert plans["plan-${{ matrix.environment }}"] == [
         "${{ runner.temp }}/cluster/plan.txt", "${{ runner.temp }}/cluster/plan-exitcode.txt"
@@ -250,7 +253,9 @@ esac
 
 
 @pytest.mark.parametrize(("status", "code"), [(0, "0"), (2, "2"), (1, None)])
-def test_ci_plan_keeps_the_plan_for_the_comment(tmp_path: Path, status: int, code: str | None) -> None:
+def test_ci_plan_keeps_the_plan_for_the_comment(
+    tmp_path: Path, status: int, code: str | None
+) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "terraform").write_text(FAKE_PLAN)
@@ -405,7 +410,9 @@ def test_access_policies_are_view_in_the_addon_namespaces_and_admin_for_apply() 
     resources = cluster.resources()
     viewer = resources[("aws_eks_access_policy_association", "viewer")]
     assert viewer["policy_arn"] == f"{EKS_POLICY}AmazonEKSAdminViewPolicy"
-    assert viewer["access_scope"] == [{"type": "namespace", "namespaces": "${var.viewer_namespaces}"}]
+    assert viewer["access_scope"] == [
+        {"type": "namespace", "namespaces": "${var.viewer_namespaces}"}
+    ]
     admin = resources[("aws_eks_access_policy_association", "admin")]
     assert admin["policy_arn"] == f"{EKS_POLICY}AmazonEKSClusterAdminPolicy"
     assert admin["access_scope"] == [{"type": "cluster"}]
@@ -541,7 +548,9 @@ GOOD = {
 }
 
 
-def test_terraform_accepts_the_committed_kind_of_inputs(validation_root: Path, tmp_path: Path) -> None:
+def test_terraform_accepts_the_committed_kind_of_inputs(
+    validation_root: Path, tmp_path: Path
+) -> None:
     assert _plan(validation_root, tmp_path / "a", GOOD) == ""
     # An empty list is the private-only API (runners inside the VPC).
     assert _plan(validation_root, tmp_path / "b", {**GOOD, "cluster_public_access_cidrs": []}) == ""

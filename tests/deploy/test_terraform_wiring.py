@@ -405,7 +405,9 @@ def root_problems(env: Env) -> list[str]:
     if env.addons.evaluate(env.addons.config.modules["addons"]["app_namespace"]) != namespace:
         problems.append(f"{env.env}: the add-ons root's app namespace is not {namespace!r}")
     if "module.cluster.name" not in str(env.root.config.outputs.get("cluster_name", {})):
-        problems.append(f"{env.env}: the cluster root has no output cluster_name (cluster-ready.sh)")
+        problems.append(
+            f"{env.env}: the cluster root has no output cluster_name (cluster-ready.sh)"
+        )
     return problems
 
 
@@ -535,7 +537,11 @@ def test_catches_a_database_user_that_is_not_the_apps_role(repo: Path) -> None:
 def test_catches_roots_that_disagree(repo: Path) -> None:
     edit(repo / "infra/terraform/envs/staging/addons/main.tf", "  name = module.environment.name\n",
          '  name = "${module.environment.name}-eks"\n')  # fmt: skip
-    edit(repo / "infra/terraform/envs/staging/addons/terraform.tfvars", '"eu-west-1"', '"eu-central-1"')
+    edit(
+        repo / "infra/terraform/envs/staging/addons/terraform.tfvars",
+        '"eu-west-1"',
+        '"eu-central-1"',
+    )
     edit(repo / "infra/terraform/envs/staging/addons/main.tf", 'app_namespace = "shipshape"',
          'app_namespace = "shipshape-staging"')  # fmt: skip
     problems = root_problems(env_for("staging", repo))
