@@ -40,7 +40,10 @@ EXPECTED_MODULES = {
     "app-secrets",
     "addons",
 }
-ROOT_DIRS = [ENVS / e for e in ENV_NAMES] + [BOOTSTRAP]
+# Each environment: the cluster root envs/<env> and the add-ons root envs/<env>/addons (applied
+# second; test_terraform_roots.py).
+ADDONS_DIRS = [ENVS / e / "addons" for e in ENV_NAMES]
+ROOT_DIRS = [ENVS / e for e in ENV_NAMES] + ADDONS_DIRS + [BOOTSTRAP]
 MODULE_DIRS = sorted(p for p in MODULES.iterdir() if p.is_dir())
 CONFIG_DIRS = MODULE_DIRS + ROOT_DIRS
 TF_FILES = sorted(TF.rglob("*.tf"))
@@ -446,15 +449,18 @@ def test_env_roots_differ_only_by_environment_name() -> None:
 
     def normalized(env: str) -> dict[str, str]:
         out = {}
-        for path in sorted((ENVS / env).glob("*.tf")):
-            out[path.name] = re.sub(rf"\b{env}\b", "ENV", path.read_text(encoding="utf-8"))
+        for path in sorted([*(ENVS / env).glob("*.tf"), *(ENVS / env).glob("addons/*.tf")]):
+            name = str(path.relative_to(ENVS / env))
+            out[name] = re.sub(rf"\b{env}\b", "ENV", path.read_text(encoding="utf-8"))
         return out
 
     reference = normalized("dev")
+    assert "addons/main.tf" in reference
     for env in ENV_NAMES[1:]:
         assert normalized(env) == reference, f"envs/{env} diverges from envs/dev"
     for env in ENV_NAMES:
         assert f'environment = "{env}"' in (ENVS / env / "main.tf").read_text()
+        assert f'environment = "{env}"' in (ENVS / env / "addons" / "main.tf").read_text()
 
 
 @pytest.mark.parametrize("env", ENV_NAMES)
@@ -472,7 +478,7 @@ def test_environment_profiles_complete_and_used() -> None:
     assert set(profiles) == set(ENV_NAMES)
     keys = {env: set(p) for env, p in profiles.items()}
     assert all(k == keys["dev"] for k in keys.values()), f"profiles differ in keys: {keys}"
-    text = dir_text(ENVS / "dev")
+    text = dir_text(ENVS / "dev") + dir_text(ENVS / "dev" / "addons")
     unused = sorted(k for k in keys["dev"] if not re.search(rf"\bsettings\.{k}\b", text))
     assert not unused, f"profile settings no root uses: {unused}"
 
@@ -836,15 +842,16 @@ def test_node_group_is_autoscaled() -> None:
     text = dir_text(MODULES / "addons")
     assert 'service_account = "cluster-autoscaler"' in text
     for env in ENV_NAMES:
-        addons_call = named(load_dir(ENVS / env), "module")["addons"]
+        addons_call = named(load_dir(ENVS / env / "addons"), "module")["addons"]
         assert addons_call["enable_cluster_autoscaler"] == "${var.enable_cluster_autoscaler}"
-        assert addons_call["kubernetes_version"] == "${module.cluster.kubernetes_version}"
+        # The version of the cluster as it runs (read from EKS by the add-ons root).
+        assert addons_call["kubernetes_version"] == "${data.aws_eks_cluster.this.version}"
 
 
 def test_argocd_bootstraps_its_own_environment_only() -> None:
     """One Argo CD per environment cluster: its app of apps syncs deploy/gitops/argocd/<env>."""
     for env in ENV_NAMES:
-        addons_call = named(load_dir(ENVS / env), "module")["addons"]
+        addons_call = named(load_dir(ENVS / env / "addons"), "module")["addons"]
         path = addons_call["argocd_bootstrap_path"]
         assert "deploy/gitops/argocd/${local.environment}" in path
         assert (ROOT / "deploy/gitops/argocd" / env / "kustomization.yaml").is_file()

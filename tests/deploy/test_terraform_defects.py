@@ -105,14 +105,17 @@ def test_cluster_role_may_use_the_secrets_encryption_key() -> None:
 
 
 def test_ci_plan_role_can_read_the_cluster() -> None:
-    """The plan role gets a read-only access entry (the Helm refresh reads release Secrets)."""
+    """The plan role has its own access entry (the Helm refresh reads release Secrets), distinct
+    from the admins'; the details (namespaces, policies, CIDRs) are test_terraform_roots.py's."""
     assoc = resource("cluster", "aws_eks_access_policy_association", "viewer")
     assert assoc["policy_arn"].endswith("cluster-access-policy/AmazonEKSAdminViewPolicy")
+    assert assoc["access_scope"][0]["type"] == "namespace"
     for env in ENV_NAMES:
         scope = root_scope(TF / "envs" / env)
         viewers = scope.evaluate(scope.config.modules["cluster"]["viewer_principal_arns"])
         admins = scope.evaluate(scope.config.modules["cluster"]["admin_principal_arns"])
-        assert viewers, f"{env}: no CI plan role in cluster_viewer_principal_arns"
+        assert viewers == [scope.tfvars["ci_plan_role_arn"]], f"{env}: no CI plan role entry"
+        assert scope.tfvars["ci_apply_role_arn"] in admins, f"{env}: no CI apply role entry"
         assert not set(viewers) & set(admins), f"{env}: one access entry per principal"
 
 
@@ -160,7 +163,11 @@ def test_secret_refresh_fits_a_password_change(env: str) -> None:
 
 def test_provider_pins_and_terraform_version_claims_agree() -> None:
     readme = text(ROOT / "infra" / "README.md")
-    for root in [*(TF / "envs" / e for e in ENV_NAMES), TF / "bootstrap"]:
+    roots = [
+        *(TF / "envs" / e for e in ENV_NAMES),
+        *(TF / "envs" / e / "addons" for e in ENV_NAMES),
+    ]
+    for root in [*roots, TF / "bootstrap"]:
         versions = text(root / "versions.tf")
         aws = re.search(
             r'source\s*=\s*"hashicorp/aws"\s*\n\s*version\s*=\s*"~> 6\.(\d+)\.0"', versions
@@ -465,15 +472,17 @@ def test_workflows_use_ci_init_and_keep_a_new_lock_file() -> None:
     assert apply["jobs"]["apply"]["runs-on"] == runner
 
 
+@pytest.mark.parametrize("root", ["", "addons"])
 @pytest.mark.parametrize("env", ENV_NAMES)
-def test_committed_inputs_cover_every_required_variable(env: str) -> None:
-    scope = root_scope(TF / "envs" / env)
+def test_committed_inputs_cover_every_required_variable(env: str, root: str) -> None:
+    directory = TF / "envs" / env / root
+    scope = root_scope(directory)
     required = {n for n, v in scope.config.variables.items() if "default" not in v}
     assert required <= set(scope.tfvars), (
         f"{env}: terraform.tfvars lacks {required - set(scope.tfvars)}"
     )
     content = "\n".join(
-        line for line in text(TF / "envs" / env / "terraform.tfvars").lower().splitlines()
+        line for line in text(directory / "terraform.tfvars").lower().splitlines()
         if not line.lstrip().startswith("#")
     )  # fmt: skip
     for word in ("password", "secret", "token", "private_key"):
@@ -481,4 +490,10 @@ def test_committed_inputs_cover_every_required_variable(env: str) -> None:
     # The placeholder account is the same everywhere the environment names it.
     account = scope.tfvars["allowed_account_ids"][0]
     assert f"shipshape-tfstate-{account}-" in text(TF / "envs" / env / "backend.hcl.example")
-    assert set(re.findall(r"arn:aws:iam::(\d{12})", content)) == {account}
+    assert set(re.findall(r"arn:aws:iam::(\d{12})", content)) <= {account}
+    # Both roots of an environment are applied to the same account and region.
+    cluster = root_scope(TF / "envs" / env).tfvars
+    assert (scope.tfvars["allowed_account_ids"], scope.tfvars["region"]) == (
+        cluster["allowed_account_ids"],
+        cluster["region"],
+    )

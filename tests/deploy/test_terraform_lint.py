@@ -73,7 +73,8 @@ def test_tflint_reports_no_issue(tflint: str) -> None:
 def test_tflint_catches_seeded_mistakes_in_modules_roots_and_bootstrap(
     tflint: str, tmp_path: Path
 ) -> None:
-    """A module, an environment root and the bootstrap each get one mistake; all three are found."""
+    """A module, a cluster root, an add-ons root and the bootstrap each get one mistake; all four
+    are found (so --recursive reaches the nested envs/<env>/addons roots)."""
     tree = tmp_path / "terraform"
     shutil.copytree(TF, tree, ignore=shutil.ignore_patterns(".terraform"))
     with (tree / "modules" / "database" / "variables.tf").open("a") as f:
@@ -82,11 +83,14 @@ def test_tflint_catches_seeded_mistakes_in_modules_roots_and_bootstrap(
         f.write('\nlocals {\n  seeded_interpolation = "${var.region}"\n}\n')
     with (tree / "bootstrap" / "variables.tf").open("a") as f:
         f.write('\nvariable "untyped" {\n  description = "seeded"\n}\n')
+    with (tree / "envs" / "staging" / "addons" / "outputs.tf").open("a") as f:
+        f.write('\noutput "undocumented" {\n  value = var.region\n}\n')
     issues = run_tflint(tflint, tree)["issues"]
-    found = {(i["rule"]["name"], Path(i["range"]["filename"]).parent.name) for i in issues}
-    assert ("terraform_unused_declarations", "database") in found, found
-    assert ("terraform_deprecated_interpolation", "prod") in found, found
+    found = {(i["rule"]["name"], str(Path(i["range"]["filename"]).parent)) for i in issues}
+    assert ("terraform_unused_declarations", "modules/database") in found, found
+    assert ("terraform_deprecated_interpolation", "envs/prod") in found, found
     assert ("terraform_typed_variables", "bootstrap") in found, found
+    assert ("terraform_documented_outputs", "envs/staging/addons") in found, found
 
 
 # ---------------------------------------------------------------------------
@@ -130,8 +134,10 @@ def test_trivy_scanned_every_configuration(trivy_results: list[dict[str, Any]]) 
     assert {r.get("Type") for r in trivy_results} == {"terraform"}
     successes = sum((r.get("MisconfSummary") or {}).get("Successes", 0) for r in trivy_results)
     assert successes >= 300, f"trivy passed only {successes} checks: {sorted(scanned)}"
-    for root in ("envs/dev", "envs/staging", "envs/prod", "bootstrap"):
-        assert root in scanned, (root, sorted(scanned))
+    for env in ("dev", "staging", "prod"):
+        for root in (f"envs/{env}", f"envs/{env}/addons"):
+            assert root in scanned, (root, sorted(scanned))
+    assert "bootstrap" in scanned, sorted(scanned)
 
 
 def test_trivy_reports_no_misconfiguration(trivy_results: list[dict[str, Any]]) -> None:

@@ -91,7 +91,7 @@ def test_schema_check_catches_seeded_mistakes(tmp_path: Path) -> None:
         "    scan_on_push = true",
         "    scan_on_pushes = true",
     )
-    edit(tree / "envs" / "prod" / "providers.tf", "    host ", "    hostname ")
+    edit(tree / "envs" / "prod" / "addons" / "providers.tf", "    host ", "    hostname ")
     problems = "\n".join(schema_problems(tree))
     assert "aws_eks_cluster.this: unknown argument or block 'rolearn'" in problems, problems
     assert "aws_eks_cluster.this: required argument or block 'role_arn' is missing" in problems

@@ -8,8 +8,11 @@ modules), charts/shipshape/values*.yaml and deploy/gitops:
   allows reading it and decrypting it with its KMS key;
 - the IAM role ARN and image repository in the values are the ones the root builds (account from
   allowed_account_ids, region, fixed role name); security groups named in values exist;
-- the database host, user and database, the ingress hosts (inside the root's DNS domains) and
-  the namespaces, service account and SecretStore of the values and of GitOps are infra's.
+- the database host, user and database, the ingress hosts (inside the add-ons root's DNS domains)
+  and the namespaces, service account and SecretStore of the values and of GitOps are infra's;
+- the two roots of the environment agree: the add-ons root reads the cluster the cluster root
+  names, in the same account and region, for the same app namespace, and the cluster root
+  outputs the cluster_name that CI's cluster-ready.sh reads.
 The CRD side (do the kinds exist on the cluster) is the cluster rehearsal's.
 Each rule is shown catching a seeded mistake.
 """
@@ -58,6 +61,7 @@ class Env:
         self.repo = repo
         tf = repo / "infra" / "terraform"
         self.root = root_scope(tf / "envs" / env)
+        self.addons = root_scope(tf / "envs" / env / "addons")
         chart = repo / "charts" / "shipshape"
         values = yaml.safe_load((chart / "values.yaml").read_text())
         values = _merge(values, yaml.safe_load((chart / f"values-{env}.yaml").read_text()) or {})
@@ -70,6 +74,9 @@ class Env:
 
     def tfvar(self, name: str) -> Any:
         return self.root.evaluate(f"${{var.{name}}}")
+
+    def addons_tfvar(self, name: str) -> Any:
+        return self.addons.evaluate(f"${{var.{name}}}")
 
     def module(self, source_suffix: str) -> Scope:
         """The module instance called from the root whose source ends with source_suffix."""
@@ -338,7 +345,7 @@ def network_problems(env: Env) -> list[str]:
     if values["ingress"]["enabled"] and cert.get("enabled"):
         chart = env.repo / "infra/terraform/modules/addons/charts/cluster-issuers/values.yaml"
         issuers = set(yaml.safe_load(chart.read_text())["issuers"])
-        if not env.tfvar("route53_zone_ids"):
+        if not env.addons_tfvar("route53_zone_ids"):
             problems.append(f"{env.env}: ingress uses cert-manager but infra/ installs none here")
         elif cert["clusterIssuer"] not in issuers:
             problems.append(
@@ -346,7 +353,7 @@ def network_problems(env: Env) -> list[str]:
             )
     # Hostnames: the ingress hosts inside the root's DNS domains, the database host the root's.
     if values["ingress"]["enabled"]:
-        domains = env.root.evaluate(env.root.config.outputs["dns_domains"]["value"])
+        domains = env.addons.evaluate(env.addons.config.outputs["dns_domains"]["value"])
         for host in values["ingress"]["hosts"]:
             if not any(host == d or host.endswith("." + d) for d in domains):
                 problems.append(
@@ -381,8 +388,33 @@ def network_problems(env: Env) -> list[str]:
     return problems
 
 
+def root_problems(env: Env) -> list[str]:
+    """The add-ons root installs into the cluster the cluster root creates."""
+    problems = []
+    created = env.root.evaluate(env.root.config.modules["cluster"]["name"])
+    data = env.addons.config.resources("data").get(("aws_eks_cluster", "this"))
+    read = env.addons.evaluate(data["name"]) if data else None
+    if read != created:
+        problems.append(f"{env.env}: the add-ons root reads cluster {read!r}, the cluster root "
+                        f"creates {created!r}")  # fmt: skip
+    for name in ("region", "allowed_account_ids"):
+        if env.addons_tfvar(name) != env.tfvar(name):
+            problems.append(f"{env.env}: the roots disagree on {name}: {env.tfvar(name)!r} "
+                            f"(cluster) != {env.addons_tfvar(name)!r} (add-ons)")  # fmt: skip
+    namespace = env.root.evaluate("${local.app_namespace}")
+    if env.addons.evaluate(env.addons.config.modules["addons"]["app_namespace"]) != namespace:
+        problems.append(f"{env.env}: the add-ons root's app namespace is not {namespace!r}")
+    if "module.cluster.name" not in str(env.root.config.outputs.get("cluster_name", {})):
+        problems.append(
+            f"{env.env}: the cluster root has no output cluster_name (cluster-ready.sh)"
+        )
+    return problems
+
+
 def all_problems(env: Env) -> list[str]:
-    return secret_problems(env) + identity_problems(env) + network_problems(env)
+    return (
+        secret_problems(env) + identity_problems(env) + network_problems(env) + root_problems(env)
+    )
 
 
 @pytest.mark.parametrize("env", ENV_NAMES)
@@ -500,6 +532,25 @@ def test_catches_a_database_user_that_is_not_the_apps_role(repo: Path) -> None:
     problems = all_problems(env_for("prod", repo))
     assert any("externalDatabase.user 'shipshape_admin'" in p for p in problems), problems
     assert any("does not verify the server" in p for p in problems), problems
+
+
+def test_catches_roots_that_disagree(repo: Path) -> None:
+    edit(repo / "infra/terraform/envs/staging/addons/main.tf", "  name = module.environment.name\n",
+         '  name = "${module.environment.name}-eks"\n')  # fmt: skip
+    edit(
+        repo / "infra/terraform/envs/staging/addons/terraform.tfvars",
+        '"eu-west-1"',
+        '"eu-central-1"',
+    )
+    edit(repo / "infra/terraform/envs/staging/addons/main.tf", 'app_namespace = "shipshape"',
+         'app_namespace = "shipshape-staging"')  # fmt: skip
+    problems = root_problems(env_for("staging", repo))
+    assert problems == [
+        "staging: the add-ons root reads cluster 'shipshape-staging-eks', the cluster root "
+        "creates 'shipshape-staging'",
+        "staging: the roots disagree on region: 'eu-west-1' (cluster) != 'eu-central-1' (add-ons)",
+        "staging: the add-ons root's app namespace is not 'shipshape'",
+    ], problems
 
 
 def test_catches_a_cluster_issuer_infra_does_not_install(repo: Path) -> None:

@@ -1,7 +1,8 @@
 """The cluster add-ons infra/terraform installs per environment, and their CRDs.
 
-Read at test time from infra/ (the env root's `module "addons"` block, the module's variable
-defaults, the root's terraform.tfvars.example), so the rehearsal follows a version bump there.
+Read at test time from infra/ (the `module "addons"` block of the environment's add-ons root
+envs/<env>/addons, the module's variable defaults, that root's committed terraform.tfvars), so the
+rehearsal follows a version bump there.
 The CRDs come from each add-on's own released sources at the pinned version, served by the Go
 module proxy (`go mod download -json MODULE@VERSION`, field Dir).
 """
@@ -48,15 +49,19 @@ def _blocks(doc: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     return {_unquote(k): v for block in doc.get(kind, []) for k, v in block.items()}
 
 
+def _addons_root(env: str) -> Path:
+    return INFRA / "envs" / env / "addons"
+
+
 def _root_inputs(env: str) -> dict[str, Any]:
-    """The root's variables: declared defaults overridden by terraform.tfvars.example."""
-    root = INFRA / "envs" / env
+    """The add-ons root's variables: declared defaults overridden by its terraform.tfvars."""
+    root = _addons_root(env)
     values: dict[str, Any] = {}
     for path in sorted(root.glob("*.tf")):
         for name, var in _blocks(hcl2.loads(path.read_text()), "variable").items():
             if "default" in var:
                 values[name] = _unquote(var["default"])
-    example = root / "terraform.tfvars.example"
+    example = root / "terraform.tfvars"
     if example.exists():
         values.update(
             {
@@ -99,7 +104,7 @@ def addons(env: str) -> list[Addon]:
     assert versions, f"no chart version defaults found in {versions_type!r}"
 
     root_modules: dict[str, dict[str, Any]] = {}
-    for path in sorted((INFRA / "envs" / env).glob("*.tf")):
+    for path in sorted(_addons_root(env).glob("*.tf")):
         root_modules.update(_blocks(hcl2.loads(path.read_text()), "module"))
     call = next(
         (
@@ -109,13 +114,15 @@ def addons(env: str) -> list[Addon]:
         ),
         None,
     )
-    assert call is not None, f"infra/terraform/envs/{env} calls no modules/addons"
+    assert call is not None, f"infra/terraform/envs/{env}/addons calls no modules/addons"
     inputs = _root_inputs(env)
     override = call.get("chart_versions")
     if isinstance(override, dict):
         versions.update({k: _unquote(v) for k, v in override.items() if not k.startswith("__")})
     elif override is not None:
-        raise AssertionError(f"envs/{env}: chart_versions = {override!r} is not a literal map")
+        raise AssertionError(
+            f"envs/{env}/addons: chart_versions = {override!r} is not a literal map"
+        )
 
     enabled: list[Addon] = []
     for name, var in variables.items():
@@ -123,7 +130,7 @@ def addons(env: str) -> list[Addon]:
             continue
         key = name.removeprefix("enable_")
         switch = call[name] if name in call else var.get("default", False)
-        if _evaluate(switch, inputs, f"envs/{env} module addons {name}"):
+        if _evaluate(switch, inputs, f"envs/{env}/addons module addons {name}"):
             assert key in versions, f"{name} has no chart_versions.{key}"
             enabled.append(Addon(key, versions[key]))
     return enabled

@@ -6,6 +6,11 @@
 - `plan_time_problems`: `for_each`/`count` whose value depends on something unknown until apply
   (an attribute the provider computes, followed through locals, variables and module outputs from
   each environment root), the "Invalid for_each argument" class of plan failures.
+- `kube_provider_problems`: a helm/kubernetes provider configured in the root that creates the
+  cluster, or from values unknown until apply. HashiCorp's guidance for both providers: never
+  configure them from a cluster created in the same apply (the first plan has no endpoint, and a
+  later replacement of the cluster plans against the old one); apply the add-ons from a second
+  root that reads the existing cluster.
 
 Both take the `infra/terraform` directory, so tests can run them on a copy with a seeded mistake.
 """
@@ -25,10 +30,22 @@ EPHEMERAL_TYPES = {"aws_secretsmanager_random_password": "aws_secretsmanager_ran
 ROOT_ONLY_BLOCK_KEYS = {"dynamic"}
 
 
+# Providers that talk to the Kubernetes API of a cluster.
+KUBE_PROVIDERS = ("helm", "kubernetes")
+# The nested root of each environment that installs the cluster add-ons (applied second).
+ADDONS_ROOT = "addons"
+
+
+def root_dirs(tf: Path) -> list[Path]:
+    """Every root: each environment's cluster root, its add-ons root, and the bootstrap."""
+    envs = sorted(p for p in (tf / "envs").iterdir() if p.is_dir())
+    addons = [e / ADDONS_ROOT for e in envs if (e / ADDONS_ROOT).is_dir()]
+    return [*envs, *addons, tf / "bootstrap"]
+
+
 def config_dirs(tf: Path) -> list[Path]:
     dirs = sorted(p for p in (tf / "modules").iterdir() if p.is_dir())
-    dirs += sorted(p for p in (tf / "envs").iterdir() if p.is_dir())
-    return [*dirs, tf / "bootstrap"]
+    return [*dirs, *root_dirs(tf)]
 
 
 def _schemas() -> dict[str, dict[str, Any]]:
@@ -175,7 +192,41 @@ def _iteration_problems(scope: Scope, where: str) -> list[str]:
 
 def plan_time_problems(tf: Path) -> list[str]:
     problems: list[str] = []
-    for root in [*sorted(p for p in (tf / "envs").iterdir() if p.is_dir()), tf / "bootstrap"]:
+    for root in root_dirs(tf):
         for where, scope in _walk_scopes(root_scope(root), str(root.relative_to(tf))):
             problems += _iteration_problems(scope, where)
+    return sorted(set(problems))
+
+
+def creates(scope: Scope, rtype: str) -> list[str]:
+    """Addresses of the `rtype` resources a root creates, through every module it calls."""
+    found = []
+    for where, inner in _walk_scopes(scope, ""):
+        for kind, name in inner.config.resources():
+            if kind == rtype:
+                found.append(f"{where.lstrip('.')}.{kind}.{name}".lstrip("."))
+    return found
+
+
+def kube_provider_problems(tf: Path) -> list[str]:
+    """helm/kubernetes providers must point at a cluster that exists before the plan: configured
+    in a root that does not create it, from values known at plan time (data sources, variables)."""
+    problems: list[str] = []
+    for root in root_dirs(tf):
+        scope = root_scope(root)
+        rel = str(root.relative_to(tf))
+        clusters = creates(scope, "aws_eks_cluster")
+        for block in scope.config.blocks.get("provider", []):
+            for pname, body in block.items():
+                if pname not in KUBE_PROVIDERS:
+                    continue
+                if clusters:
+                    problems.append(
+                        f"{rel}: provider {pname} is configured in the root that creates the "
+                        f"cluster ({', '.join(clusters)}): install the add-ons from a separate root"
+                    )
+                for reason in scope.known(body):
+                    problems.append(
+                        f"{rel}: provider {pname} configuration is unknown until apply: {reason}"
+                    )
     return sorted(set(problems))

@@ -301,6 +301,15 @@ class Scope:
         return re.sub(r"\$\{([^${}]*)\}", sub, value)
 
     def _lookup(self, expr: str, depth: int) -> Any:
+        expr = expr.strip()
+        call = re.fullmatch(r"([a-z]+)\((.*)\)", expr, re.S)
+        if call and call.group(1) in _FUNCTIONS:
+            args = [self._lookup(a, depth + 1) for a in _split_args(call.group(2))]
+            return _FUNCTIONS[call.group(1)](*args)
+        if expr.startswith("[") and expr.endswith("]"):
+            return [self._lookup(a, depth + 1) for a in _split_args(expr[1:-1])]
+        if re.fullmatch(r'"[^"$]*"', expr):
+            return expr[1:-1]
         m = re.fullmatch(r"(var|local|module)\.([a-z0-9_-]+)((?:\.[a-z0-9_-]+|\[\d+\])*)", expr)
         if not m:
             raise UnknownValue(expr)
@@ -334,6 +343,33 @@ class Scope:
             except (KeyError, IndexError, TypeError) as exc:
                 raise UnknownValue(expr) from exc
         return base
+
+
+# The few pure functions the roots use in values the wiring tests evaluate (principal lists).
+_FUNCTIONS: dict[str, Any] = {
+    "concat": lambda *lists: [x for items in lists for x in items],
+    "distinct": lambda items: list(dict.fromkeys(items)),
+}
+
+
+def _split_args(text: str) -> list[str]:
+    """Top-level comma-separated parts of a function's arguments or a list literal."""
+    parts, depth, current, quoted = [], 0, "", False
+    for char in text:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in "([{":
+            depth += 1
+        elif not quoted and char in ")]}":
+            depth -= 1
+        if char == "," and depth == 0 and not quoted:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    if current.strip():
+        parts.append(current)
+    return [p.strip() for p in parts]
 
 
 def root_scope(

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# `terraform init` of an environment root in CI, with the provider lock file handled explicitly.
+# `terraform init` of a root in CI, with the provider lock file handled explicitly. Each
+# environment has two roots, each with its own lock file and state key (versions.tf): the cluster
+# root envs/<env> and the add-ons root envs/<env>/addons; the workflows call this for both, the
+# cluster root first. Init needs neither the cluster nor its API, only the state bucket.
 #
 #   ci-init.sh ROOT_DIR plan|apply      (env: TF_STATE_BUCKET, AWS_REGION; GITHUB_OUTPUT optional)
 #
@@ -7,8 +10,9 @@
 # a plan and its apply use exactly the reviewed provider builds. It cannot be written offline or by
 # hand (it holds the registry's hashes), so the first plan of a root that has none creates it:
 # `terraform providers lock` for every platform that runs Terraform, then the same readonly init
-# reads it, and the plan job uploads it as the artifact `terraform-lock-<env>` to be committed in
-# that pull request. An apply never creates one: without a committed lock file it stops.
+# reads it, and the plan job uploads it as the artifact `terraform-lock-<env>` (cluster root) or
+# `terraform-lock-<env>-addons` (add-ons root) to be committed in that pull request. An apply
+# never creates one: without a committed lock file it stops.
 set -euo pipefail
 [[ $# -eq 2 ]] || { echo "usage: $0 ROOT_DIR plan|apply" >&2; exit 2; }
 dir=$1 mode=$2
@@ -20,10 +24,10 @@ platforms=(-platform=linux_amd64 -platform=linux_arm64 -platform=darwin_amd64 -p
 created=false
 if [[ ! -f $lock ]]; then
   if [[ $mode == apply ]]; then
-    echo "::error file=$lock::no committed provider lock file; merge the one the pull request's plan created (artifact terraform-lock-<env>)" >&2
+    echo "::error file=$lock::no committed provider lock file; merge the one the pull request's plan created (artifact terraform-lock-<env> or terraform-lock-<env>-addons)" >&2
     exit 1
   fi
-  echo "::warning file=$lock::no committed provider lock file: creating it (commit the artifact terraform-lock-<env>)" >&2
+  echo "::warning file=$lock::no committed provider lock file: creating it (commit the artifact terraform-lock-<env>[-addons])" >&2
   # Modules only, no backend: then lock the providers for every platform.
   terraform -chdir="$dir" init -input=false -backend=false
   terraform -chdir="$dir" providers lock "${platforms[@]}"

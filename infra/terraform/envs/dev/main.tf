@@ -1,5 +1,9 @@
 # Thin root: the environment's differences live in modules/environment
-# (settings) and in terraform.tfvars (account, region, people, DNS).
+# (settings) and in terraform.tfvars (account, region, people, CIDRs).
+#
+# The cluster root: AWS only (VPC, EKS, RDS, ECR, the app's identity and secrets). The cluster
+# add-ons (Helm releases) are the second root, ./addons, applied after this one: the helm provider
+# is never configured from a cluster created in the same apply (infra/README.md, Two roots).
 
 locals {
   environment = "dev"
@@ -12,6 +16,11 @@ locals {
   app_secret_prefix   = "${var.project}/${local.environment}"
 
   settings = module.environment.settings
+
+  # Namespaces of the Helm releases of ./addons (modules/addons): Helm keeps each release in
+  # Secrets there, which the CI plan role must read to refresh them. Never the app's namespace.
+  # tests/deploy/test_terraform_roots.py keeps this list equal to the releases' namespaces.
+  addon_namespaces = ["kube-system", "external-dns", "cert-manager", "external-secrets", "argocd"]
 }
 
 module "environment" {
@@ -43,8 +52,9 @@ module "cluster" {
   subnet_ids             = module.network.private_subnet_ids
   endpoint_public_access = length(var.cluster_public_access_cidrs) > 0
   public_access_cidrs    = var.cluster_public_access_cidrs
-  admin_principal_arns   = var.cluster_admin_principal_arns
-  viewer_principal_arns  = var.cluster_viewer_principal_arns
+  admin_principal_arns   = distinct(concat(var.cluster_admin_principal_arns, [var.ci_apply_role_arn]))
+  viewer_principal_arns  = [var.ci_plan_role_arn]
+  viewer_namespaces      = local.addon_namespaces
   deletion_protection    = local.settings.eks_deletion_protection
   node_instance_types    = local.settings.node_instance_types
   node_capacity_type     = local.settings.node_capacity_type
@@ -107,30 +117,4 @@ module "app_identity" {
   secret_arns              = values(module.app_secrets.secret_arns)
   secret_kms_key_arn       = module.app_secrets.kms_key_arn
   tags                     = { Component = "app" }
-}
-
-module "addons" {
-  source = "../../modules/addons"
-
-  cluster_name        = module.cluster.name
-  oidc_provider_arn   = module.cluster.oidc_provider_arn
-  oidc_issuer         = module.cluster.oidc_issuer
-  vpc_id              = module.network.vpc_id
-  route53_zone_ids    = var.route53_zone_ids
-  domain_filters      = var.domain_filters
-  enable_external_dns = length(var.route53_zone_ids) > 0
-  enable_cert_manager = length(var.route53_zone_ids) > 0
-  acme_email          = var.acme_email
-  app_namespace       = local.app_namespace
-  controller_replicas = local.settings.addon_controller_replicas
-  argocd_replicas     = local.settings.argocd_replicas
-  load_balancer_tags  = merge(module.environment.tags, { Component = "ingress" })
-  tags                = { Component = "addons" }
-
-  kubernetes_version        = module.cluster.kubernetes_version
-  enable_cluster_autoscaler = var.enable_cluster_autoscaler
-
-  # This cluster's Argo CD deploys this environment only (one cluster per environment).
-  argocd_bootstrap_repo_url = var.gitops_repo_url
-  argocd_bootstrap_path     = var.argocd_bootstrap ? "deploy/gitops/argocd/${local.environment}" : ""
 }

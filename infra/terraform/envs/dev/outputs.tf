@@ -68,16 +68,6 @@ output "db_identifier" {
   value       = module.database.identifier
 }
 
-output "cluster_issuers" {
-  description = "cert-manager ClusterIssuers of the cluster (chart value ingress.certManager.clusterIssuer)."
-  value       = module.addons.cluster_issuers
-}
-
-output "dns_domains" {
-  description = "Domains ExternalDNS manages: the chart's ingress hosts must be inside one of them."
-  value       = var.domain_filters
-}
-
 output "ecr_repository_url" {
   description = "ECR repository of the app image."
   value       = module.registry.repository_url
@@ -86,11 +76,6 @@ output "ecr_repository_url" {
 output "nat_public_ips" {
   description = "Egress IPs of the cluster."
   value       = module.network.nat_public_ips
-}
-
-output "addon_releases" {
-  description = "Add-on Helm releases and their chart versions."
-  value       = module.addons.releases
 }
 
 # The Helm chart values this environment needs from the infrastructure, in the

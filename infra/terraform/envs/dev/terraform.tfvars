@@ -14,29 +14,21 @@ extra_tags = {
 # In EKS standard support (see infra/README.md, Kubernetes version).
 kubernetes_version = "1.36"
 
-# Admins, and the role the apply job runs as (the Helm provider installs the add-ons with it).
-cluster_admin_principal_arns = [
-  "arn:aws:iam::111111111111:role/platform-admin",
-  "arn:aws:iam::111111111111:role/terraform-ci",
-]
+# People with cluster-admin (the CI apply role below is added to them).
+cluster_admin_principal_arns = ["arn:aws:iam::111111111111:role/platform-admin"]
 
-# The read-only CI plan role: a plan refreshes the Helm releases, which reads the cluster.
-cluster_viewer_principal_arns = ["arn:aws:iam::111111111111:role/terraform-ci-plan"]
+# The CI roles (GitHub environments plan-dev and dev). Plan: reads the add-ons' namespaces,
+# Secrets included (Helm release refresh), nothing else; apply: cluster admin (infra/README.md).
+ci_plan_role_arn  = "arn:aws:iam::111111111111:role/terraform-ci-plan"
+ci_apply_role_arn = "arn:aws:iam::111111111111:role/terraform-ci"
 
-# Where Terraform runs from (the egress of self-hosted runners / VPN). Empty = private API only.
+# Who reaches the public API endpoint: the egress of the runners that apply ./addons (and of the
+# admins' VPN). Required, never 0.0.0.0/0; [] = private API only, runners inside the VPC.
+# PLACEHOLDER (RFC 5737 documentation range): put your runners' static egress here
+# (infra/README.md, CI and the cluster API).
 cluster_public_access_cidrs = ["203.0.113.0/24"]
-
-# Hosted zone for ExternalDNS and cert-manager (empty disables both); the chart's ingress hosts
-# of this environment must be inside domain_filters.
-route53_zone_ids = ["Z0123456789EXAMPLE"]
-acme_email       = "platform-team@example.com"
-domain_filters   = ["dev.example.com"]
 
 # CI role that pushes images.
 ecr_push_principal_arns = ["arn:aws:iam::111111111111:role/github-actions-push"]
 
 app_pod_identity = false
-
-# Cluster Autoscaler for the node group; Argo CD app of apps syncing deploy/gitops/argocd/<env>.
-enable_cluster_autoscaler = true
-argocd_bootstrap          = true

@@ -43,39 +43,44 @@ variable "kubernetes_version" {
 }
 
 variable "cluster_admin_principal_arns" {
-  description = "IAM roles granted cluster-admin through EKS access entries; include the role that runs Terraform (the helm provider needs it)."
-  type        = list(string)
-  default     = []
-}
-
-variable "cluster_viewer_principal_arns" {
-  description = "IAM roles granted read-only cluster access (including Secrets) through EKS access entries: the CI plan role, whose refresh of the Helm releases reads them."
+  description = "IAM roles of people granted cluster-admin through EKS access entries (the CI apply role is added from ci_apply_role_arn)."
   type        = list(string)
   default     = []
 }
 
 variable "cluster_public_access_cidrs" {
-  description = "CIDRs allowed to reach the public Kubernetes API endpoint; empty keeps the API private (run Terraform from inside the VPC or through a VPN)."
+  description = "CIDRs allowed to reach the public Kubernetes API endpoint: the egress of the runners that apply the add-ons root (and of admins). Required on purpose, no default: [] keeps the API private (runners inside the VPC); never 0.0.0.0/0. Options and trade-offs: infra/README.md, CI and the cluster API."
   type        = list(string)
-  default     = []
+
+  validation {
+    condition     = alltrue([for cidr in var.cluster_public_access_cidrs : can(cidrhost(cidr, 0))])
+    error_message = "cluster_public_access_cidrs must be CIDR blocks such as 203.0.113.0/24."
+  }
+
+  validation {
+    condition     = !anytrue([for cidr in var.cluster_public_access_cidrs : endswith(cidr, "/0")])
+    error_message = "Do not open the Kubernetes API to 0.0.0.0/0 (or ::/0): list the runners' egress CIDRs, or use [] and runners inside the VPC."
+  }
 }
 
-variable "route53_zone_ids" {
-  description = "Route 53 hosted zones for ExternalDNS records and cert-manager DNS-01 challenges; empty disables both add-ons."
-  type        = list(string)
-  default     = []
-}
-
-variable "domain_filters" {
-  description = "Domains ExternalDNS may manage (for example [\"dev.example.com\"])."
-  type        = list(string)
-  default     = []
-}
-
-variable "acme_email" {
-  description = "Contact e-mail of the ACME account of the cert-manager ClusterIssuers (needed when route53_zone_ids is set)."
+variable "ci_plan_role_arn" {
+  description = "IAM role of the CI plan jobs (read-only; GitHub environment plan-<env>). Its EKS access entry reads the add-ons' namespaces, Secrets included (Helm release refresh), and nothing else."
   type        = string
-  default     = ""
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", var.ci_plan_role_arn))
+    error_message = "ci_plan_role_arn must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)."
+  }
+}
+
+variable "ci_apply_role_arn" {
+  description = "IAM role of the CI apply jobs (GitHub environment <env>). Its EKS access entry is cluster admin: the add-ons install CRDs, cluster roles and webhooks."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", var.ci_apply_role_arn))
+    error_message = "ci_apply_role_arn must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)."
+  }
 }
 
 variable "ecr_push_principal_arns" {
@@ -88,24 +93,6 @@ variable "app_pod_identity" {
   description = "Also bind the app role with an EKS Pod Identity association (IRSA through the chart's service account annotation always works)."
   type        = bool
   default     = false
-}
-
-variable "enable_cluster_autoscaler" {
-  description = "Install the Cluster Autoscaler, which scales the node group between the profile's node_min_size and node_max_size."
-  type        = bool
-  default     = true
-}
-
-variable "argocd_bootstrap" {
-  description = "Let Terraform install the Argo CD app of apps for this environment (deploy/gitops/argocd/<env>); false leaves the bootstrap to `kubectl apply -k`."
-  type        = bool
-  default     = true
-}
-
-variable "gitops_repo_url" {
-  description = "Git repository holding deploy/gitops and charts/shipshape, read by Argo CD."
-  type        = string
-  default     = "https://github.com/shipshape/shipshape.git"
 }
 
 variable "app_db_username" {

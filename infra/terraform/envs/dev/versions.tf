@@ -9,10 +9,6 @@ terraform {
       source  = "hashicorp/aws"
       version = "~> 6.28.0"
     }
-    helm = {
-      source  = "hashicorp/helm"
-      version = "~> 3.1.0"
-    }
   }
 
   # Partial configuration: bucket and region come from -backend-config (CI) or backend.hcl

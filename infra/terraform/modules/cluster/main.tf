@@ -174,6 +174,12 @@ resource "aws_eks_cluster" "this" {
       condition     = !var.endpoint_public_access || length(var.public_access_cidrs) > 0
       error_message = "endpoint_public_access needs at least one CIDR in public_access_cidrs."
     }
+
+    # One access entry per principal: EKS refuses a second entry for the same principal.
+    precondition {
+      condition     = length(setintersection(var.admin_principal_arns, var.viewer_principal_arns)) == 0
+      error_message = "A principal is either an admin or a viewer (admin_principal_arns and viewer_principal_arns overlap)."
+    }
   }
 }
 
@@ -190,6 +196,10 @@ resource "aws_iam_openid_connect_provider" "this" {
 # Access entries (authentication_mode = API; no aws-auth ConfigMap)
 # ---------------------------------------------------------------------------
 
+# Administrators: the platform team and the CI apply role. The apply role installs the add-ons,
+# whose charts create cluster-scoped objects (CRDs, ClusterRoles and their bindings, admission
+# webhooks, metrics-server's APIService) that a namespace-scoped AmazonEKSAdminPolicy cannot, so
+# it is cluster admin; only the protected GitHub environments can assume it (OIDC subject).
 resource "aws_eks_access_entry" "admin" {
   for_each = toset(var.admin_principal_arns)
 
@@ -212,8 +222,11 @@ resource "aws_eks_access_policy_association" "admin" {
   }
 }
 
-# Read-only principals (the CI plan role): Terraform's refresh of the Helm releases reads their
-# release Secrets, so a plan needs to view the cluster, including Secrets; nothing more.
+# Read-only principals (the CI plan role). Refreshing a helm_release reads the release's Secrets
+# (sh.helm.release.v1.<name>.v<N>, listed by label in the release's namespace), which
+# AmazonEKSViewPolicy leaves out; AmazonEKSAdminViewPolicy includes them, so it is scoped to the
+# add-ons' namespaces only: the plan role can never read the app's Secrets (its namespace is not in
+# the list) and has no access to cluster-scoped objects, which a refresh does not need.
 resource "aws_eks_access_entry" "viewer" {
   for_each = toset(var.viewer_principal_arns)
 
@@ -232,7 +245,15 @@ resource "aws_eks_access_policy_association" "viewer" {
   policy_arn    = "arn:${local.partition}:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy"
 
   access_scope {
-    type = "cluster"
+    type       = "namespace"
+    namespaces = var.viewer_namespaces
+  }
+
+  lifecycle {
+    precondition {
+      condition     = length(var.viewer_namespaces) > 0
+      error_message = "viewer_principal_arns need viewer_namespaces (a namespace-scoped policy names at least one)."
+    }
   }
 }
 

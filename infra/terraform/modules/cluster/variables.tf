@@ -36,8 +36,13 @@ variable "public_access_cidrs" {
   default     = []
 
   validation {
-    condition     = !contains(var.public_access_cidrs, "0.0.0.0/0")
-    error_message = "Do not open the Kubernetes API to 0.0.0.0/0; list the CIDRs that need it."
+    condition     = alltrue([for cidr in var.public_access_cidrs : can(cidrhost(cidr, 0))])
+    error_message = "public_access_cidrs must be CIDR blocks such as 203.0.113.0/24."
+  }
+
+  validation {
+    condition     = !anytrue([for cidr in var.public_access_cidrs : endswith(cidr, "/0")])
+    error_message = "Do not open the Kubernetes API to 0.0.0.0/0 (or ::/0); list the CIDRs that need it."
   }
 }
 
@@ -48,7 +53,13 @@ variable "admin_principal_arns" {
 }
 
 variable "viewer_principal_arns" {
-  description = "IAM principals (the CI plan role) granted read-only access (AmazonEKSAdminViewPolicy, which includes Secrets: a plan refreshes the Helm releases) through EKS access entries; disjoint from admin_principal_arns."
+  description = "IAM principals (the CI plan role) granted read-only access, Secrets included, in viewer_namespaces only (AmazonEKSAdminViewPolicy, namespace scope: refreshing a helm_release reads its release Secrets) through EKS access entries; disjoint from admin_principal_arns."
+  type        = list(string)
+  default     = []
+}
+
+variable "viewer_namespaces" {
+  description = "Namespaces the viewer principals may read, Secrets included: those of the Helm releases the add-ons root refreshes; never the app's namespace."
   type        = list(string)
   default     = []
 }
