@@ -456,7 +456,7 @@ def test_migration_hook_and_secret_copies() -> None:
         objects = rendered(scenario)
         job = one(objects, "Job")
         assert hook(job) == "pre-install,pre-upgrade"
-        assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
+        assert job["spec"]["template"]["spec"]["containers"][0]["args"][0] == "migrate"
         assert "envFrom" not in job["spec"]["template"]["spec"]["containers"][0]
         volume = next(
             v for v in job["spec"]["template"]["spec"]["volumes"] if v["name"] == "secrets"
@@ -493,6 +493,28 @@ def test_migration_hook_and_secret_copies() -> None:
     job = one(render({}, revision=3), "Job")
     assert hook(job) is None
     assert job["metadata"]["name"].endswith("-migrate-r3")
+
+
+def test_migration_waits_for_its_database_within_a_bound() -> None:
+    """The migration Job may start before its database answers (the dev StatefulSet, an RDS
+    instance still coming up): `shipshape migrate --wait N` retries for at most N seconds, then
+    fails with one line naming the host, well inside the Job's own deadline."""
+    for scenario in ("defaults", "dev", "staging", "prod"):
+        job = one(rendered(scenario), "Job")
+        container = job["spec"]["template"]["spec"]["containers"][0]
+        assert container["command"] == ["shipshape"]
+        assert container["args"] == ["migrate", "--wait", "60"], scenario
+        assert int(container["args"][2]) < job["spec"]["activeDeadlineSeconds"]
+    job = one(render({"migration": {"waitSeconds": 5}}), "Job")
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate", "--wait", "5"]
+    # 0 keeps the CLI's default: fail at once
+    job = one(render({"migration": {"waitSeconds": 0}}), "Job")
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate", "--wait", "0"]
+    # The CLI really has that option, with that meaning (not only the chart's word for it).
+    from shipshape.cli import build_parser
+
+    args = build_parser().parse_args(["migrate", "--wait", "60"])
+    assert args.wait == 60.0
 
 
 def test_default_password_is_generated_once_per_render() -> None:
@@ -776,6 +798,10 @@ INVALID = [
     (
         {"config": {"chaosEnabled": True}},
         "config.chaosEnabled=true is refused when config.environment=production",
+    ),
+    (
+        {"migration": {"waitSeconds": 600, "activeDeadlineSeconds": 600}},
+        "migration.waitSeconds (600) must be shorter than migration.activeDeadlineSeconds (600)",
     ),
 ]
 

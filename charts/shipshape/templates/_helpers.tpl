@@ -320,6 +320,9 @@ Checks that JSON schema cannot express; each failure names the values involved.
 {{- fail "set the ALB deregistration delay with ingress.alb.deregistrationDelaySeconds, not in the alb.ingress.kubernetes.io/target-group-attributes annotation (the chart checks it against the drain time)" -}}
 {{- end -}}
 {{- end -}}
+{{- if and $v.migration.enabled (ge (int $v.migration.waitSeconds) (int $v.migration.activeDeadlineSeconds)) -}}
+{{- fail (printf "migration.waitSeconds (%d) must be shorter than migration.activeDeadlineSeconds (%d): the Job would be killed before the wait ends and its log would not say why" (int $v.migration.waitSeconds) (int $v.migration.activeDeadlineSeconds)) -}}
+{{- end -}}
 {{- if and $v.config.chaosEnabled (eq $v.config.environment "production") -}}
 {{- fail "config.chaosEnabled=true is refused when config.environment=production" -}}
 {{- end -}}
