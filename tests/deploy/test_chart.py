@@ -211,6 +211,7 @@ EVERYTHING_ON = deep_merge(
             ]
         },
         "prune": {"dryRun": True},
+        "checkWrites": {"enabled": True},
     },
 )
 EVERYTHING_OFF = {
@@ -517,6 +518,85 @@ def test_migration_waits_for_its_database_within_a_bound() -> None:
     assert args.wait == 60.0
 
 
+CHECK_WRITES = {
+    "checkWrites": {
+        "enabled": True,
+        "count": 500,
+        "durationSeconds": 30,
+        "concurrency": 8,
+        "requestTimeoutSeconds": 5,
+        "activeDeadlineSeconds": 120,
+    }
+}
+
+
+def check_writes_pod(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    pods = [
+        o for o in find(objects, "Pod") if o["metadata"]["name"].endswith("-check-writes")
+    ]
+    assert len(pods) == 1, [o["metadata"]["name"] for o in find(objects, "Pod")]
+    return pods[0]
+
+
+def test_check_writes_is_an_opt_in_bounded_helm_test() -> None:
+    """`shipshape check-writes` packaged for the cluster: a `helm test` pod, off by default (it
+    writes marked visits and birthdays into the release's database), bounded by count, duration
+    and the pod's own deadline, and admitted under Pod Security `restricted`."""
+    assert not [o for o in rendered("defaults") if o["metadata"]["name"].endswith("check-writes")]
+    for base in ("defaults", "prod"):
+        objects = render(deep_merge(SCENARIOS[base], CHECK_WRITES))
+        pod = check_writes_pod(objects)
+        annotations = pod["metadata"]["annotations"]
+        assert annotations["helm.sh/hook"] == "test"
+        # kept after success so that `kubectl logs` shows the report; replaced by the next run
+        assert annotations["helm.sh/hook-delete-policy"] == "before-hook-creation"
+        spec = pod["spec"]
+        assert spec["restartPolicy"] == "Never"
+        assert spec["activeDeadlineSeconds"] == 120
+        (container,) = spec["containers"]
+        service = one(objects, "Service", f"{RELEASE}-shipshape")
+        url = (
+            f"http://{service['metadata']['name']}.{NAMESPACE}.svc:{service['spec']['ports'][0]['port']}"
+        )
+        assert container["command"] == ["shipshape"]
+        assert container["args"] == [
+            "check-writes", "--url", url, "--count", "500", "--duration", "30",
+            "--concurrency", "8", "--timeout", "5",
+        ]  # fmt: skip
+        # The CLI parses exactly these arguments.
+        from shipshape.cli import build_parser
+
+        parsed = build_parser().parse_args(container["args"])
+        assert (parsed.count, parsed.duration, parsed.concurrency, parsed.timeout) == (
+            500, 30.0, 8, 5.0,
+        )  # fmt: skip
+        # Pod Security restricted, field by field (the rehearsal has the API server admit it).
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert spec["automountServiceAccountToken"] is False
+        assert spec["serviceAccountName"] == "default", "no identity: it only speaks HTTP"
+        sc = container["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False
+        assert sc["readOnlyRootFilesystem"] is True
+        assert sc["capabilities"]["drop"] == ["ALL"]
+        assert sc["runAsNonRoot"] is True
+        assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert container["resources"]["limits"]["memory"]
+        assert {m["mountPath"] for m in container["volumeMounts"]} == {"/tmp"}, "no secrets"
+        # The NetworkPolicies let it reach the app (and only the app), also without helmTest.
+        assert pod["metadata"]["labels"]["app.kubernetes.io/component"] == "test"
+        without_healthcheck = render(
+            deep_merge(SCENARIOS[base], {**CHECK_WRITES, "helmTest": {"enabled": False}})
+        )
+        check_writes_pod(without_healthcheck)
+        policies = {p["metadata"]["name"]: p for p in find(without_healthcheck, "NetworkPolicy")}
+        assert f"{RELEASE}-shipshape-test" in policies
+    report = helm.lint(
+        CHART, deep_merge(PROD, CHECK_WRITES), strict=True, kube_version=f"v{OLDEST}.0"
+    )
+    assert not [m for m in report["messages"] if m["severity"] >= 2], report["messages"]
+
+
 def test_default_password_is_generated_once_per_render() -> None:
     objects = rendered("defaults")
     secret = one(objects, "Secret")
@@ -799,6 +879,13 @@ INVALID = [
         {"config": {"chaosEnabled": True}},
         "config.chaosEnabled=true is refused when config.environment=production",
     ),
+    (
+        {"checkWrites": {"enabled": True, "durationSeconds": 100, "activeDeadlineSeconds": 100}},
+        "checkWrites.activeDeadlineSeconds (100) must exceed checkWrites.durationSeconds + "
+        "checkWrites.requestTimeoutSeconds (110)",
+    ),
+    ({"checkWrites": {"count": 0}}, "at '/checkWrites/count'"),
+    ({"checkWrites": {"durationSeconds": 86400}}, "at '/checkWrites/durationSeconds'"),
     (
         {"migration": {"waitSeconds": 600, "activeDeadlineSeconds": 600}},
         "migration.waitSeconds (600) must be shorter than migration.activeDeadlineSeconds (600)",
