@@ -22,11 +22,9 @@ and the app's readiness checks are not exercised; tests/e2e and tests/integratio
 
 from __future__ import annotations
 
-import io
 import re
 import shutil
 import subprocess
-import tarfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -37,6 +35,7 @@ import pytest
 import yaml
 
 from tests.cluster.conftest import Platform
+from tests.support import previous_chart as previous
 from tests.support.kube import log
 from tests.support.tools import REPO
 
@@ -160,18 +159,12 @@ def snapshot(p: Platform, env: str) -> dict[str, Any]:
 
 
 def previous_chart(tmp: Path) -> Path:
-    """charts/shipshape at PREVIOUS_CHART_COMMIT, from git (`git archive`)."""
-    done = subprocess.run(
-        ["git", "-C", str(REPO), "archive", "--format=tar", PREVIOUS_CHART_COMMIT, "charts/shipshape"],
-        capture_output=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, (
-        f"git archive {PREVIOUS_CHART_COMMIT} failed (a shallow clone? the rehearsal needs the "
-        f"history back to that commit): {done.stderr.decode(errors='replace')}"
-    )
-    with tarfile.open(fileobj=io.BytesIO(done.stdout)) as tar:
-        tar.extractall(tmp, filter="data")
-    return tmp / "charts" / "shipshape"
+    """charts/shipshape at PREVIOUS_CHART_COMMIT, from git, also from a shallow clone
+    (tests/support/previous_chart.py: fetched by commit, or SHIPSHAPE_PREVIOUS_CHART)."""
+    try:
+        return previous.previous_chart(REPO, PREVIOUS_CHART_COMMIT, tmp)
+    except previous.PreviousChartUnavailable as exc:
+        pytest.fail(str(exc))
 
 
 def chart_with_version(tmp: Path, suffix: str) -> Path:
