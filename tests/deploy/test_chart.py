@@ -212,6 +212,11 @@ EVERYTHING_ON = deep_merge(
         },
         "prune": {"dryRun": True},
         "checkWrites": {"enabled": True},
+        # the chart-owned ServiceAccount with IRSA (prod's comes from the platform layer)
+        "serviceAccount": {
+            "create": True,
+            "awsRoleArn": "arn:aws:iam::333333333333:role/shipshape-prod-app",
+        },
     },
 )
 EVERYTHING_OFF = {
@@ -481,6 +486,11 @@ def test_migration_hook_and_secret_copies() -> None:
         # ServiceAccount: on a first install a pre-install stand-in exists before that copy (a
         # lower weight); the release's own ServiceAccount is an ordinary object.
         accounts = find(objects, "ServiceAccount")
+        if scenario == "prod":
+            # prod: the platform layer owns it (deploy/gitops/platform/prod), before any sync
+            assert accounts == []
+            assert SCENARIOS[scenario]["serviceAccount"]["create"] is False
+            continue
         assert [hook(a) for a in accounts if hook(a) is not None] == ["pre-install"]
         (stand_in,) = [a for a in accounts if hook(a) is not None]
         assert int(stand_in["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(
