@@ -541,9 +541,7 @@ CHECK_WRITES = {
 
 
 def check_writes_pod(objects: list[dict[str, Any]]) -> dict[str, Any]:
-    pods = [
-        o for o in find(objects, "Pod") if o["metadata"]["name"].endswith("-check-writes")
-    ]
+    pods = [o for o in find(objects, "Pod") if o["metadata"]["name"].endswith("-check-writes")]
     assert len(pods) == 1, [o["metadata"]["name"] for o in find(objects, "Pod")]
     return pods[0]
 
@@ -565,9 +563,7 @@ def test_check_writes_is_an_opt_in_bounded_helm_test() -> None:
         assert spec["activeDeadlineSeconds"] == 120
         (container,) = spec["containers"]
         service = one(objects, "Service", f"{RELEASE}-shipshape")
-        url = (
-            f"http://{service['metadata']['name']}.{NAMESPACE}.svc:{service['spec']['ports'][0]['port']}"
-        )
+        url = f"http://{service['metadata']['name']}.{NAMESPACE}.svc:{service['spec']['ports'][0]['port']}"
         assert container["command"] == ["shipshape"]
         assert container["args"] == [
             "check-writes", "--url", url, "--count", "500", "--duration", "30",

@@ -438,7 +438,8 @@ def _contract(tmp_path: Path, server: Any) -> None:
         assert checked.returncode == 0, checked.stdout + checked.stderr
         report = json.loads(checked.stdout)
         assert report["ok"] is True
-        assert report["lost"] == 0 and report["duplicated"] == 0, report
+        assert report["lost"] == 0, report
+        assert report["duplicated"] == 0, report
         assert 0 < report["acknowledged"] <= 40, report
 
         # 5. termination: preStop, then SIGTERM; exit 0 within terminationGracePeriodSeconds

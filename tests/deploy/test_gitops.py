@@ -105,6 +105,7 @@ def test_every_manifest_is_yaml_with_known_kinds() -> None:
         ("helm.toolkit.fluxcd.io/v2", "HelmRelease"),
         ("external-secrets.io/v1", "SecretStore"),
         ("v1", "Namespace"),
+        ("v1", "ServiceAccount"),
     }
     seen = set()
     for path, doc in manifests(GITOPS):
@@ -366,7 +367,9 @@ def _bootstrap_project_whitelist() -> dict[str, set[tuple[str, str]]]:
     from tests.support.terraform_model import Config
 
     addons = Config.load(ROOT / "infra/terraform/modules/addons")
-    values = re.sub(r"\s+", " ", str(addons.resources()[("helm_release", "argocd_bootstrap")]["values"]))
+    values = re.sub(
+        r"\s+", " ", str(addons.resources()[("helm_release", "argocd_bootstrap")]["values"])
+    )
     allowed: dict[str, set[tuple[str, str]]] = {}
     for scope in ("clusterResourceWhitelist", "namespaceResourceWhitelist"):
         match = re.search(rf"{scope} = \[(.*?)\]", values)
@@ -388,7 +391,9 @@ def test_argo_bootstrap_project_permits_everything_the_app_of_apps_syncs(env: st
     allowed = _bootstrap_project_whitelist()
     for doc in build(ARGO / env):
         scope = (
-            "clusterResourceWhitelist" if doc["kind"] == "Namespace" else "namespaceResourceWhitelist"
+            "clusterResourceWhitelist"
+            if doc["kind"] == "Namespace"
+            else "namespaceResourceWhitelist"
         )
         assert (_group(doc), doc["kind"]) in allowed[scope], (
             f"{env}: {doc['kind']} {doc['metadata']['name']} is not permitted by the bootstrap "
@@ -429,7 +434,11 @@ def test_argo_bootstrap_order(env: str) -> None:
     assert not [d for d in child_objects if d["kind"] == "ServiceAccount"], (
         f"{env}: the chart renders a ServiceAccount; the platform layer owns {account}"
     )
-    assert values["serviceAccount"] == {**values["serviceAccount"], "create": False, "name": account}
+    assert values["serviceAccount"] == {
+        **values["serviceAccount"],
+        "create": False,
+        "name": account,
+    }
     deployment = next(d for d in child_objects if d["kind"] == "Deployment")
     assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == account
     c = functools.partial(argocd_sync.position, child)
@@ -446,6 +455,7 @@ def test_argo_bootstrap_order(env: str) -> None:
 
 def test_argo_order_oracle_follows_the_sync_engine() -> None:
     """The oracle, on the cases that matter here (gitops-engine's own rules)."""
+
     def obj(kind: str, name: str, **annotations: str) -> dict[str, Any]:
         return {"kind": kind, "metadata": {"name": name, "annotations": annotations}}
 

@@ -145,9 +145,10 @@ def health(obj: dict[str, Any] | None) -> str:
         return "Progressing"
     if kind == "Deployment":
         replicas = (obj.get("spec") or {}).get("replicas", 1)
-        if status.get("availableReplicas", 0) >= replicas and status.get(
-            "updatedReplicas", 0
-        ) >= replicas:
+        if (
+            status.get("availableReplicas", 0) >= replicas
+            and status.get("updatedReplicas", 0) >= replicas
+        ):
             return "Healthy"
         return "Progressing"
     return "Healthy"
