@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,8 +17,26 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import addons
+from tests.support import addons, kube
 from tests.support.kube import ControlPlane, build_tools, control_plane, log
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _progress_on_the_terminal(request: pytest.FixtureRequest) -> Iterator[None]:
+    """pytest captures fd 2 for passing tests: [cluster] lines go out with the capture suspended,
+    so `make test-cluster` shows the build, start-up and Helm step times as they happen."""
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+
+    def write(line: str) -> None:
+        if capture is None:
+            print(line, file=sys.stderr, flush=True)
+            return
+        with capture.global_and_fixture_disabled():
+            print(line, file=sys.stderr, flush=True)
+
+    kube.set_log_sink(write)
+    yield
+    kube.set_log_sink(None)
 
 
 @pytest.fixture(scope="session")
