@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,8 +17,26 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import addons
+from tests.support import addons, kube
 from tests.support.kube import ControlPlane, build_tools, control_plane, log
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _progress_on_the_terminal(request: pytest.FixtureRequest) -> Iterator[None]:
+    """pytest captures fd 2 for passing tests: [cluster] lines go out with the capture suspended,
+    so `make test-cluster` shows the build, start-up and Helm step times as they happen."""
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+
+    def write(line: str) -> None:
+        if capture is None:
+            print(line, file=sys.stderr, flush=True)
+            return
+        with capture.global_and_fixture_disabled():
+            print(line, file=sys.stderr, flush=True)
+
+    kube.set_log_sink(write)
+    yield
+    kube.set_log_sink(None)
 
 
 @pytest.fixture(scope="session")
@@ -69,12 +88,29 @@ class Platform:
         return dict(json.loads(done.stdout))
 
 
+ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
+
+
+def _ready(obj: dict[str, Any]) -> bool | None:
+    for condition in (obj.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Ready":
+            return bool(condition.get("status") == "True")
+    return None
+
+
 @dataclass
 class ExternalSecretsStandIn:
-    """What the External Secrets Operator's controller does for a rehearsal: for every
-    ExternalSecret, its target Secret owned by it (creationPolicy Owner), holding each
-    spec.data[].secretKey. It reads no AWS: the values are placeholders (the controller itself
-    is not run here; its CRDs are the real ones)."""
+    """What the External Secrets Operator's controllers do for a rehearsal, with the two gates
+    that decide a first sync's order (external-secrets v1: pkg/controllers/secretstore and the
+    AWS provider's credsFromServiceAccount):
+    - a SecretStore turns Ready only once the ServiceAccount of its auth.jwt exists and carries
+      the IRSA role annotation (the operator reads it to build its AWS client); until then its
+      Ready condition is False (Argo CD: Degraded);
+    - an ExternalSecret is synced only through a Ready store (the floodgate); it then gets its
+      target Secret, owned by it (creationPolicy Owner), holding each spec.data[].secretKey, and
+      Ready=True; else Ready=False.
+    It reads no AWS: the values are placeholders (the controller itself is not run here; its
+    CRDs are the real ones)."""
 
     cluster: ControlPlane
     stop: threading.Event = field(default_factory=threading.Event)
@@ -88,7 +124,52 @@ class ExternalSecretsStandIn:
                 except httpx.HTTPError:
                     continue
 
+    def _set_ready(self, c: httpx.Client, obj: dict[str, Any], ready: bool, reason: str) -> None:
+        if _ready(obj) is ready:
+            return
+        meta = obj["metadata"]
+        plural = {"SecretStore": "secretstores", "ExternalSecret": "externalsecrets"}[obj["kind"]]
+        status = {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True" if ready else "False",
+                    "reason": reason,
+                    "message": reason,
+                    "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                }
+            ]
+        }
+        c.patch(
+            f"/apis/external-secrets.io/v1/namespaces/{meta['namespace']}/{plural}/{meta['name']}/status",
+            json={"status": status},
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+
+    def _store_ready(self, c: httpx.Client, store: dict[str, Any]) -> tuple[bool, str]:
+        auth = store["spec"].get("provider", {}).get("aws", {}).get("auth", {})
+        name = auth.get("jwt", {}).get("serviceAccountRef", {}).get("name")
+        if not name:
+            return True, "StoreValid"
+        ns = store["metadata"]["namespace"]
+        account = c.get(f"/api/v1/namespaces/{ns}/serviceaccounts/{name}")
+        if account.status_code == 404:
+            return False, f"InvalidProviderConfig: serviceaccounts {name!r} not found"
+        annotations = account.json()["metadata"].get("annotations") or {}
+        if not annotations.get(ROLE_ANNOTATION):
+            return False, f"InvalidProviderConfig: an IAM role must be associated with {name}"
+        return True, "StoreValid"
+
     def _sync(self, c: httpx.Client) -> None:
+        stores = c.get("/apis/external-secrets.io/v1/secretstores")
+        if stores.status_code != 200:
+            return
+        usable: set[tuple[str, str]] = set()
+        for store in stores.json()["items"]:
+            ready, reason = self._store_ready(c, store)
+            self._set_ready(c, store, ready, reason)
+            if ready:
+                usable.add((store["metadata"]["namespace"], store["metadata"]["name"]))
         listed = c.get("/apis/external-secrets.io/v1/externalsecrets")
         if listed.status_code != 200:
             return
@@ -97,8 +178,15 @@ class ExternalSecretsStandIn:
             if meta.get("deletionTimestamp"):
                 continue
             ns = meta["namespace"]
+            ref = es["spec"].get("secretStoreRef", {})
+            if (ns, ref.get("name")) not in usable:
+                self._set_ready(
+                    c, es, False, f"SecretSyncedError: store {ref.get('name')} not ready"
+                )
+                continue
             target = es["spec"].get("target", {}).get("name") or meta["name"]
             if c.get(f"/api/v1/namespaces/{ns}/secrets/{target}").status_code != 404:
+                self._set_ready(c, es, True, "SecretSynced")
                 continue
             data = {
                 d["secretKey"]: "cmVoZWFyc2FsLXBsYWNlaG9sZGVy"  # "rehearsal-placeholder"
@@ -127,6 +215,7 @@ class ExternalSecretsStandIn:
             }
             if c.post(f"/api/v1/namespaces/{ns}/secrets", json=secret).status_code == 201:
                 self.created.append(f"{ns}/{target}")
+                self._set_ready(c, es, True, "SecretSynced")
 
 
 @pytest.fixture(scope="session")

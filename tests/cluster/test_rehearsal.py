@@ -22,11 +22,9 @@ and the app's readiness checks are not exercised; tests/e2e and tests/integratio
 
 from __future__ import annotations
 
-import io
 import re
 import shutil
 import subprocess
-import tarfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -37,6 +35,8 @@ import pytest
 import yaml
 
 from tests.cluster.conftest import Platform
+from tests.support import argocd_sync
+from tests.support import previous_chart as previous
 from tests.support.kube import log
 from tests.support.tools import REPO
 
@@ -56,8 +56,24 @@ def ns(env: str) -> str:
     return f"shipshape-{env}"
 
 
+# The opt-in write checker (a second `helm test` pod), small bounds, in every step.
+CHECK_WRITES = {
+    "checkWrites.enabled": "true",
+    "checkWrites.count": "50",
+    "checkWrites.durationSeconds": "20",
+    "checkWrites.requestTimeoutSeconds": "5",
+    "checkWrites.activeDeadlineSeconds": "90",
+}
+
+
 def values_args(env: str, *extra: str) -> list[str]:
-    return ["-f", str(CHART / f"values-{env}.yaml"), *extra]
+    checker = ",".join(f"{k}={v}" for k, v in CHECK_WRITES.items())
+    return ["-f", str(CHART / f"values-{env}.yaml"), "--set", checker, *extra]
+
+
+def platform_owns_service_account(env: str) -> bool:
+    """staging and prod: the platform layer owns the app's ServiceAccount (create=false)."""
+    return env_values(env).get("serviceAccount", {}).get("create", True) is False
 
 
 def env_values(env: str) -> dict[str, Any]:
@@ -160,18 +176,12 @@ def snapshot(p: Platform, env: str) -> dict[str, Any]:
 
 
 def previous_chart(tmp: Path) -> Path:
-    """charts/shipshape at PREVIOUS_CHART_COMMIT, from git (`git archive`)."""
-    done = subprocess.run(
-        ["git", "-C", str(REPO), "archive", "--format=tar", PREVIOUS_CHART_COMMIT, "charts/shipshape"],
-        capture_output=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, (
-        f"git archive {PREVIOUS_CHART_COMMIT} failed (a shallow clone? the rehearsal needs the "
-        f"history back to that commit): {done.stderr.decode(errors='replace')}"
-    )
-    with tarfile.open(fileobj=io.BytesIO(done.stdout)) as tar:
-        tar.extractall(tmp, filter="data")
-    return tmp / "charts" / "shipshape"
+    """charts/shipshape at PREVIOUS_CHART_COMMIT, from git, also from a shallow clone
+    (tests/support/previous_chart.py: fetched by commit, or SHIPSHAPE_PREVIOUS_CHART)."""
+    try:
+        return previous.previous_chart(REPO, PREVIOUS_CHART_COMMIT, tmp)
+    except previous.PreviousChartUnavailable as exc:
+        pytest.fail(str(exc))
 
 
 def chart_with_version(tmp: Path, suffix: str) -> Path:
@@ -188,28 +198,50 @@ def chart_with_version(tmp: Path, suffix: str) -> Path:
 # --------------------------------------------------------------------------- steps
 
 
-@pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_platform_layer(platform: Platform, env: str) -> None:
-    """The environment's platform objects as GitOps delivers them (namespace with Pod Security
-    `restricted` enforced, SecretStore) into this rehearsal's namespace."""
+def platform_docs(p: Platform, env: str, namespace: str) -> list[dict[str, Any]]:
+    """deploy/gitops/platform/<env> as GitOps delivers it, moved into `namespace`."""
     rendered = subprocess.run(
-        [str(platform.kubectl), "kustomize", str(REPO / "deploy" / "gitops" / "platform" / env)],
+        [str(p.kubectl), "kustomize", str(REPO / "deploy" / "gitops" / "platform" / env)],
         capture_output=True, text=True, timeout=60, check=True,
     ).stdout  # fmt: skip
     docs = [d for d in yaml.safe_load_all(rendered) if d]
-    kinds = Counter(d["kind"] for d in docs)
-    assert kinds["Namespace"] == 1
     for doc in docs:
         if doc["kind"] == "Namespace":
-            doc["metadata"]["name"] = ns(env)
-            labels = doc["metadata"].setdefault("labels", {})
-            assert labels.get("pod-security.kubernetes.io/enforce") == "restricted", labels
+            doc["metadata"]["name"] = namespace
         else:
-            doc["metadata"]["namespace"] = ns(env)
+            doc["metadata"]["namespace"] = namespace
+    return docs
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_platform_layer(platform: Platform, env: str) -> None:
+    """The environment's platform objects as GitOps delivers them (namespace with Pod Security
+    `restricted` enforced, the app's ServiceAccount and the SecretStore where the environment
+    has an ExternalSecret) into this rehearsal's namespace."""
+    docs = platform_docs(platform, env, ns(env))
+    kinds = Counter(d["kind"] for d in docs)
+    assert kinds["Namespace"] == 1
+    (namespace,) = [d for d in docs if d["kind"] == "Namespace"]
+    labels = namespace["metadata"].get("labels", {})
+    assert labels.get("pod-security.kubernetes.io/enforce") == "restricted", labels
     platform.cluster.apply_manifest(yaml.safe_dump_all(docs))
     if env_values(env).get("externalSecret", {}).get("enabled"):
         assert kinds["SecretStore"] == 1, (
             f"{env} uses an ExternalSecret: its SecretStore is missing"
+        )
+        assert platform_owns_service_account(env)
+        # The store authenticates as the platform's ServiceAccount: Ready before any chart.
+        wait_for(
+            f"{env}: SecretStore Ready",
+            lambda: (
+                argocd_sync.health(
+                    platform.kubectl_json(
+                        "get", "secretstore", "aws-secrets-manager", "-n", ns(env)
+                    )
+                )
+                == "Healthy"
+            ),
+            timeout=30,
         )
     state[env]["platform"] = True
 
@@ -237,7 +269,12 @@ def test_upgrade_from_previous_chart(platform: Platform, env: str) -> None:
     # ExternalSecret and the migration hook), so it has no Helm ownership annotations and Helm
     # refuses to adopt it as the release object it now is. The note's commands, as a user runs them:
     sa = platform.kubectl_json("get", "serviceaccount", RELEASE, "-n", ns(env))
-    if "meta.helm.sh/release-name" not in (sa["metadata"].get("annotations") or {}):
+    if platform_owns_service_account(env):
+        # 0.3 leaves the ServiceAccount to the platform layer (values serviceAccount.create=false):
+        # the 0.2 hook's copy stays (Helm never deletes a hook without a delete policy that says
+        # so), and GitOps re-applies the platform layer of the same commit over it.
+        platform.cluster.apply_manifest(yaml.safe_dump_all(platform_docs(platform, env, ns(env))))
+    elif "meta.helm.sh/release-name" not in (sa["metadata"].get("annotations") or {}):
         assert "helm.sh/hook" in sa["metadata"]["annotations"], "only 0.2's hook lacks them"
         for cmd in (
             ["annotate", "serviceaccount", RELEASE, f"meta.helm.sh/release-name={RELEASE}",
@@ -298,6 +335,27 @@ def test_helm_test(platform: Platform, env: str) -> None:
         "test", RELEASE, "-n", ns(env), "--timeout", WAIT, timeout=HELM_TIMEOUT
     )
     assert "Phase:          Succeeded" in done.stdout or "Succeeded" in done.stdout, done.stdout
+    assert f"{RELEASE}-check-writes" in done.stdout, done.stdout
+    # The write checker: admitted under Pod Security restricted (the namespace enforces it), kept
+    # after success (its log is the report), with the bounds of its values. kwok runs no
+    # container, so what it would report is proven by tests/deploy/test_chart_contract.py.
+    pod = platform.kubectl_json("get", "pod", f"{RELEASE}-check-writes", "-n", ns(env))
+    assert pod["status"]["phase"] == "Succeeded", pod["status"]
+    spec = pod["spec"]
+    assert spec["activeDeadlineSeconds"] == int(CHECK_WRITES["checkWrites.activeDeadlineSeconds"])
+    (container,) = spec["containers"]
+    args = container["args"]
+    assert args[0] == "check-writes"
+    for flag, key in (("--count", "count"), ("--duration", "durationSeconds"),
+                      ("--timeout", "requestTimeoutSeconds")):  # fmt: skip
+        assert args[args.index(flag) + 1] == CHECK_WRITES[f"checkWrites.{key}"], args
+    assert args[args.index("--url") + 1] == f"http://{RELEASE}.{ns(env)}.svc:80"
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert spec["serviceAccountName"] == "default"
+    namespace = platform.kubectl_json("get", "namespace", ns(env))
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     state[env]["test"] = True
 
 
@@ -458,17 +516,10 @@ def test_fresh_install_and_helm_test(platform: Platform, env: str) -> None:
     """`helm install --wait` of this chart on a namespace that never saw the previous one."""
     needs(env, "platform")
     namespace = f"{ns(env)}-fresh"
-    rendered = subprocess.run(
-        [str(platform.kubectl), "kustomize", str(REPO / "deploy" / "gitops" / "platform" / env)],
-        capture_output=True, text=True, timeout=60, check=True,
-    ).stdout  # fmt: skip
-    docs = [d for d in yaml.safe_load_all(rendered) if d]
-    for doc in docs:
-        if doc["kind"] == "Namespace":
-            doc["metadata"]["name"] = namespace
-        else:
-            doc["metadata"]["namespace"] = namespace
-    platform.cluster.apply_manifest(yaml.safe_dump_all(docs))
+    platform.cluster.apply_manifest(yaml.safe_dump_all(platform_docs(platform, env, namespace)))
+    before = (
+        service_account_uid(platform, namespace) if platform_owns_service_account(env) else None
+    )
     platform.helm_run(
         "install", RELEASE, str(CHART), "-n", namespace, *values_args(env),
         "--wait", "--timeout", WAIT, timeout=HELM_TIMEOUT,
@@ -480,9 +531,142 @@ def test_fresh_install_and_helm_test(platform: Platform, env: str) -> None:
     accounts = platform.kubectl_json("get", "serviceaccounts", "-n", namespace)["items"]
     release_accounts = [a for a in accounts if a["metadata"]["name"] == RELEASE]
     assert len(release_accounts) == 1
-    assert "helm.sh/hook" not in (release_accounts[0]["metadata"].get("annotations") or {})
-    assert release_accounts[0]["metadata"]["annotations"]["meta.helm.sh/release-name"] == RELEASE
+    annotations = release_accounts[0]["metadata"].get("annotations") or {}
+    assert "helm.sh/hook" not in annotations
+    if platform_owns_service_account(env):
+        # the platform layer's, untouched by the install (no stand-in, no adoption)
+        assert release_accounts[0]["metadata"]["uid"] == before
+        assert "meta.helm.sh/release-name" not in annotations
+        assert annotations["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
+    else:
+        assert annotations["meta.helm.sh/release-name"] == RELEASE
     platform.helm_run("test", RELEASE, "-n", namespace, "--timeout", WAIT, timeout=HELM_TIMEOUT)
+
+
+# --------------------------------------------------------------------------- Argo CD bootstrap
+
+
+def argo_bootstrap_objects(
+    p: Platform, env: str, namespace: str, tmp: Path
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The app of apps' objects (kustomize build deploy/gitops/argocd/<env>) and the chart as
+    Argo CD renders it for the Application (`helm template`: every sync an install, values-<env>
+    plus the Application's valuesObject), moved from namespace shipshape into `namespace`."""
+    built = subprocess.run(
+        [str(p.kubectl), "kustomize", str(REPO / "deploy" / "gitops" / "argocd" / env)],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    outer = [d for d in yaml.safe_load_all(built) if d]
+    for doc in outer:
+        if doc["kind"] == "Namespace":
+            doc["metadata"]["name"] = namespace
+        elif doc["metadata"].get("namespace") == "shipshape":
+            doc["metadata"]["namespace"] = namespace
+    (application,) = [d for d in outer if d["kind"] == "Application"]
+    overrides = tmp / f"{env}-values-object.yaml"
+    overrides.write_text(yaml.safe_dump(application["spec"]["source"]["helm"]["valuesObject"]))
+    rendered = p.helm_run(
+        "template", RELEASE, str(CHART), "-n", namespace, "-f", str(CHART / f"values-{env}.yaml"),
+        "-f", str(overrides),
+    ).stdout  # fmt: skip
+    inner = [d for d in yaml.safe_load_all(rendered) if d]
+    for doc in inner:
+        doc["metadata"].setdefault("namespace", namespace)
+    return outer, inner
+
+
+def replay_sync(p: Platform, what: str, objects: list[dict[str, Any]]) -> list[str]:
+    """Apply `objects` in Argo CD's order (tests/support/argocd_sync.py), each wave after the
+    previous one is healthy, as its sync engine does; a Degraded object fails the sync. Returns
+    the steps taken (for the log)."""
+    steps = argocd_sync.plan(objects)
+    taken = []
+    for i, step in enumerate(steps):
+        manifest = yaml.safe_dump_all(list(step.objects))
+        p.cluster.apply_manifest(manifest)
+        taken.append(f"{what}: {step.phase} wave {step.wave}: {', '.join(step.names())}")
+        if i == len(steps) - 1 and not any(argocd_sync.is_hook(o) for o in step.objects):
+            break  # the final wave is not waited for (Argo CD's rule)
+
+        def healthy(step: argocd_sync.Step = step, manifest: str = manifest) -> bool:
+            listed = p.kubectl_json("get", "-f", "-", stdin=manifest)
+            live = listed.get("items", [listed])
+            verdicts = {f"{o['kind']}/{o['metadata']['name']}": argocd_sync.health(o) for o in live}
+            degraded = {k: v for k, v in verdicts.items() if v == "Degraded"}
+            if degraded:
+                conditions = [
+                    (o["kind"], o["metadata"]["name"], (o.get("status") or {}).get("conditions"))
+                    for o in live
+                    if f"{o['kind']}/{o['metadata']['name']}" in degraded
+                ]
+                raise AssertionError(
+                    f"{what}: {step.phase} wave {step.wave} failed, Degraded: {conditions}"
+                )
+            return all(v == "Healthy" for v in verdicts.values())
+
+        wait_for(f"{what}: {step.phase} wave {step.wave} healthy", healthy, timeout=120)
+    return taken
+
+
+@pytest.mark.parametrize("env", [e for e in ENVIRONMENTS if e != "dev"])
+def test_argo_cd_first_sync_from_an_empty_cluster(
+    platform: Platform, env: str, tmp_path: Path
+) -> None:
+    """The first Argo CD sync of an ExternalSecret environment, replayed on the API server: the
+    app of apps (namespace, ServiceAccount, SecretStore, project, repository, Application, each
+    wave healthy before the next), then the chart's sync (PreSync ExternalSecret copy, migration
+    Job, then the release). The SecretStore turns Ready only once its ServiceAccount exists (the
+    ESO stand-in's gate), so this passes only in that order. Argo CD itself does not run here."""
+    namespace = f"{ns(env)}-argo"
+    platform.cluster.apply(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}}
+    )
+    outer, inner = argo_bootstrap_objects(platform, env, namespace, tmp_path)
+    steps = replay_sync(platform, f"{env} app of apps", outer)
+    steps += replay_sync(platform, f"{env} shipshape-{env}", inner)
+    for line in steps:
+        log(line)
+    pods = wait_for(
+        f"{env}: Argo CD sync rollout", lambda: settled(platform, namespace, expected_replicas(env))
+    )
+    assert pods
+    sa = platform.kubectl_json("get", "serviceaccount", RELEASE, "-n", namespace)
+    assert "argocd.argoproj.io/sync-wave" in sa["metadata"]["annotations"], "the platform's"
+    job = platform.kubectl_json("get", "job", f"{RELEASE}-migrate", "-n", namespace)
+    assert job["status"].get("succeeded") == 1
+
+
+def test_argo_cd_first_sync_fails_when_the_chart_owns_the_service_account(
+    platform: Platform, tmp_path: Path
+) -> None:
+    """The seeded mistake: the ServiceAccount back in the chart (serviceAccount.create=true, gone
+    from the platform layer), as before. The app of apps' SecretStore wave can never turn
+    healthy - the Application that would create the ServiceAccount comes after it - so the
+    replay fails there, as Argo CD's first sync would."""
+    namespace = "shipshape-prod-argo-seeded"
+    platform.cluster.apply(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}}
+    )
+    outer, _ = argo_bootstrap_objects(platform, "prod", namespace, tmp_path)
+    outer = [d for d in outer if d["kind"] != "ServiceAccount"]
+    for doc in outer:
+        if doc["kind"] == "Application":
+            doc["metadata"]["name"] = "shipshape-prod-seeded"
+    with pytest.raises(AssertionError) as failed:
+        replay_sync(platform, "prod app of apps (seeded)", outer)
+    message = str(failed.value)
+    assert "SecretStore" in message, message
+    assert "Degraded" in message, message
+    assert "not found" in message, message
+    # The sync stopped at the SecretStore: the Application (last wave) was never created.
+    missing = subprocess.run(
+        [str(platform.kubectl), "get", "applications.argoproj.io", "shipshape-prod-seeded",
+         "-n", "argocd"],
+        capture_output=True, text=True, timeout=60, env=platform.cluster.env,
+    )  # fmt: skip
+    assert missing.returncode != 0
+    assert "NotFound" in missing.stderr or "not found" in missing.stderr, missing.stderr
+    log(f"seeded: {message[:200]}")
 
 
 # --------------------------------------------------------------------------- failure mode

@@ -211,6 +211,12 @@ EVERYTHING_ON = deep_merge(
             ]
         },
         "prune": {"dryRun": True},
+        "checkWrites": {"enabled": True},
+        # the chart-owned ServiceAccount with IRSA (prod's comes from the platform layer)
+        "serviceAccount": {
+            "create": True,
+            "awsRoleArn": "arn:aws:iam::333333333333:role/shipshape-prod-app",
+        },
     },
 )
 EVERYTHING_OFF = {
@@ -456,7 +462,7 @@ def test_migration_hook_and_secret_copies() -> None:
         objects = rendered(scenario)
         job = one(objects, "Job")
         assert hook(job) == "pre-install,pre-upgrade"
-        assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
+        assert job["spec"]["template"]["spec"]["containers"][0]["args"][0] == "migrate"
         assert "envFrom" not in job["spec"]["template"]["spec"]["containers"][0]
         volume = next(
             v for v in job["spec"]["template"]["spec"]["volumes"] if v["name"] == "secrets"
@@ -480,6 +486,11 @@ def test_migration_hook_and_secret_copies() -> None:
         # ServiceAccount: on a first install a pre-install stand-in exists before that copy (a
         # lower weight); the release's own ServiceAccount is an ordinary object.
         accounts = find(objects, "ServiceAccount")
+        if scenario == "prod":
+            # prod: the platform layer owns it (deploy/gitops/platform/prod), before any sync
+            assert accounts == []
+            assert SCENARIOS[scenario]["serviceAccount"]["create"] is False
+            continue
         assert [hook(a) for a in accounts if hook(a) is not None] == ["pre-install"]
         (stand_in,) = [a for a in accounts if hook(a) is not None]
         assert int(stand_in["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(
@@ -493,6 +504,103 @@ def test_migration_hook_and_secret_copies() -> None:
     job = one(render({}, revision=3), "Job")
     assert hook(job) is None
     assert job["metadata"]["name"].endswith("-migrate-r3")
+
+
+def test_migration_waits_for_its_database_within_a_bound() -> None:
+    """The migration Job may start before its database answers (the dev StatefulSet, an RDS
+    instance still coming up): `shipshape migrate --wait N` retries for at most N seconds, then
+    fails with one line naming the host, well inside the Job's own deadline."""
+    for scenario in ("defaults", "dev", "staging", "prod"):
+        job = one(rendered(scenario), "Job")
+        container = job["spec"]["template"]["spec"]["containers"][0]
+        assert container["command"] == ["shipshape"]
+        assert container["args"] == ["migrate", "--wait", "60"], scenario
+        assert int(container["args"][2]) < job["spec"]["activeDeadlineSeconds"]
+    job = one(render({"migration": {"waitSeconds": 5}}), "Job")
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate", "--wait", "5"]
+    # 0 keeps the CLI's default: fail at once
+    job = one(render({"migration": {"waitSeconds": 0}}), "Job")
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate", "--wait", "0"]
+    # The CLI really has that option, with that meaning (not only the chart's word for it).
+    from shipshape.cli import build_parser
+
+    args = build_parser().parse_args(["migrate", "--wait", "60"])
+    assert args.wait == 60.0
+
+
+CHECK_WRITES = {
+    "checkWrites": {
+        "enabled": True,
+        "count": 500,
+        "durationSeconds": 30,
+        "concurrency": 8,
+        "requestTimeoutSeconds": 5,
+        "activeDeadlineSeconds": 120,
+    }
+}
+
+
+def check_writes_pod(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    pods = [o for o in find(objects, "Pod") if o["metadata"]["name"].endswith("-check-writes")]
+    assert len(pods) == 1, [o["metadata"]["name"] for o in find(objects, "Pod")]
+    return pods[0]
+
+
+def test_check_writes_is_an_opt_in_bounded_helm_test() -> None:
+    """`shipshape check-writes` packaged for the cluster: a `helm test` pod, off by default (it
+    writes marked visits and birthdays into the release's database), bounded by count, duration
+    and the pod's own deadline, and admitted under Pod Security `restricted`."""
+    assert not [o for o in rendered("defaults") if o["metadata"]["name"].endswith("check-writes")]
+    for base in ("defaults", "prod"):
+        objects = render(deep_merge(SCENARIOS[base], CHECK_WRITES))
+        pod = check_writes_pod(objects)
+        annotations = pod["metadata"]["annotations"]
+        assert annotations["helm.sh/hook"] == "test"
+        # kept after success so that `kubectl logs` shows the report; replaced by the next run
+        assert annotations["helm.sh/hook-delete-policy"] == "before-hook-creation"
+        spec = pod["spec"]
+        assert spec["restartPolicy"] == "Never"
+        assert spec["activeDeadlineSeconds"] == 120
+        (container,) = spec["containers"]
+        service = one(objects, "Service", f"{RELEASE}-shipshape")
+        url = f"http://{service['metadata']['name']}.{NAMESPACE}.svc:{service['spec']['ports'][0]['port']}"
+        assert container["command"] == ["shipshape"]
+        assert container["args"] == [
+            "check-writes", "--url", url, "--count", "500", "--duration", "30",
+            "--concurrency", "8", "--timeout", "5",
+        ]  # fmt: skip
+        # The CLI parses exactly these arguments.
+        from shipshape.cli import build_parser
+
+        parsed = build_parser().parse_args(container["args"])
+        assert (parsed.count, parsed.duration, parsed.concurrency, parsed.timeout) == (
+            500, 30.0, 8, 5.0,
+        )  # fmt: skip
+        # Pod Security restricted, field by field (the rehearsal has the API server admit it).
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert spec["automountServiceAccountToken"] is False
+        assert spec["serviceAccountName"] == "default", "no identity: it only speaks HTTP"
+        sc = container["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False
+        assert sc["readOnlyRootFilesystem"] is True
+        assert sc["capabilities"]["drop"] == ["ALL"]
+        assert sc["runAsNonRoot"] is True
+        assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert container["resources"]["limits"]["memory"]
+        assert {m["mountPath"] for m in container["volumeMounts"]} == {"/tmp"}, "no secrets"
+        # The NetworkPolicies let it reach the app (and only the app), also without helmTest.
+        assert pod["metadata"]["labels"]["app.kubernetes.io/component"] == "test"
+        without_healthcheck = render(
+            deep_merge(SCENARIOS[base], {**CHECK_WRITES, "helmTest": {"enabled": False}})
+        )
+        check_writes_pod(without_healthcheck)
+        policies = {p["metadata"]["name"]: p for p in find(without_healthcheck, "NetworkPolicy")}
+        assert f"{RELEASE}-shipshape-test" in policies
+    report = helm.lint(
+        CHART, deep_merge(PROD, CHECK_WRITES), strict=True, kube_version=f"v{OLDEST}.0"
+    )
+    assert not [m for m in report["messages"] if m["severity"] >= 2], report["messages"]
 
 
 def test_default_password_is_generated_once_per_render() -> None:
@@ -776,6 +884,17 @@ INVALID = [
     (
         {"config": {"chaosEnabled": True}},
         "config.chaosEnabled=true is refused when config.environment=production",
+    ),
+    (
+        {"checkWrites": {"enabled": True, "durationSeconds": 100, "activeDeadlineSeconds": 100}},
+        "checkWrites.activeDeadlineSeconds (100) must exceed checkWrites.durationSeconds + "
+        "checkWrites.requestTimeoutSeconds (110)",
+    ),
+    ({"checkWrites": {"count": 0}}, "at '/checkWrites/count'"),
+    ({"checkWrites": {"durationSeconds": 86400}}, "at '/checkWrites/durationSeconds'"),
+    (
+        {"migration": {"waitSeconds": 600, "activeDeadlineSeconds": 600}},
+        "migration.waitSeconds (600) must be shorter than migration.activeDeadlineSeconds (600)",
     ),
 ]
 

@@ -276,6 +276,14 @@ def _contract(tmp_path: Path, server: Any) -> None:
                 "query": "",
             },
             "secrets": {"adminToken": ADMIN_TOKEN},
+            # the opt-in write checker, small enough for a contract test
+            "checkWrites": {
+                "enabled": True,
+                "count": 40,
+                "durationSeconds": 10,
+                "requestTimeoutSeconds": 5,
+                "activeDeadlineSeconds": 60,
+            },
         },
     )
     objects = render(values)
@@ -406,6 +414,33 @@ def _contract(tmp_path: Path, server: Any) -> None:
             timeout=test_pod["spec"]["activeDeadlineSeconds"],
         )
         assert result.returncode == 0, result.stdout + result.stderr
+
+        # 4b. helm test, opt-in: the check-writes pod's command through the same Service,
+        # within its pod deadline; every acknowledged write is read back
+        checker_pod = kubelet.get("Pod", f"{fullname}-check-writes")
+        assert checker_pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+        checker_argv, checker_env, checker_cwd = kubelet.prepare(
+            checker_pod["spec"], checker_pod["spec"]["containers"][0], "check-writes"
+        )
+        url_index = checker_argv.index("--url") + 1
+        checker_url = urlsplit(checker_argv[url_index])
+        assert checker_url.hostname == f"{fullname}.{NAMESPACE}.svc"
+        assert checker_url.port == service_port["port"]
+        checker_argv[url_index] = f"http://127.0.0.1:{local_ports[service_port['targetPort']]}"
+        checked = subprocess.run(
+            checker_argv,
+            env=checker_env,
+            cwd=checker_cwd,
+            capture_output=True,
+            text=True,
+            timeout=checker_pod["spec"]["activeDeadlineSeconds"],
+        )
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        report = json.loads(checked.stdout)
+        assert report["ok"] is True
+        assert report["lost"] == 0, report
+        assert report["duplicated"] == 0, report
+        assert 0 < report["acknowledged"] <= 40, report
 
         # 5. termination: preStop, then SIGTERM; exit 0 within terminationGracePeriodSeconds
         grace = pod["terminationGracePeriodSeconds"]

@@ -18,6 +18,7 @@ with the chart version.
 from __future__ import annotations
 
 import copy
+import functools
 import re
 import subprocess
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support import crds
+from tests.support import argocd_sync, crds
 from tests.support.tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,6 +105,7 @@ def test_every_manifest_is_yaml_with_known_kinds() -> None:
         ("helm.toolkit.fluxcd.io/v2", "HelmRelease"),
         ("external-secrets.io/v1", "SecretStore"),
         ("v1", "Namespace"),
+        ("v1", "ServiceAccount"),
     }
     seen = set()
     for path, doc in manifests(GITOPS):
@@ -359,19 +361,120 @@ def test_argo_project_allows_exactly_the_environment_namespace() -> None:
     assert "shipshape/shipshape-prod" in " ".join(roles["prod-deployer"]["policies"])
 
 
-def test_argo_bootstrap_order() -> None:
-    """The app of apps creates the namespace, then the SecretStore, then the Application."""
-    for env in ENVIRONMENTS:
-        docs = build(ARGO / env)
-        waves = {
-            d["kind"]: int(
-                d["metadata"].get("annotations", {}).get("argocd.argoproj.io/sync-wave", 0)
-            )
-            for d in docs
-        }
-        assert waves["Namespace"] < waves["Application"]
-        if "SecretStore" in waves:
-            assert waves["Namespace"] < waves["SecretStore"] < waves["Application"]
+def _bootstrap_project_whitelist() -> dict[str, set[tuple[str, str]]]:
+    """The (group, kind) pairs the Terraform app of apps' own AppProject (shipshape-bootstrap,
+    infra/terraform/modules/addons) permits, cluster-scoped and namespaced."""
+    from tests.support.terraform_model import Config
+
+    addons = Config.load(ROOT / "infra/terraform/modules/addons")
+    values = re.sub(
+        r"\s+", " ", str(addons.resources()[("helm_release", "argocd_bootstrap")]["values"])
+    )
+    allowed: dict[str, set[tuple[str, str]]] = {}
+    for scope in ("clusterResourceWhitelist", "namespaceResourceWhitelist"):
+        match = re.search(rf"{scope} = \[(.*?)\]", values)
+        assert match, f"{scope} missing from the bootstrap project"
+        allowed[scope] = set(re.findall(r'group = "([^"]*)", kind = "([^"]*)"', match[1]))
+    return allowed
+
+
+def _group(obj: dict[str, Any]) -> str:
+    api = obj["apiVersion"]
+    return api.split("/")[0] if "/" in api else ""
+
+
+@pytest.mark.parametrize("env", sorted(ENVIRONMENTS))
+def test_argo_bootstrap_project_permits_everything_the_app_of_apps_syncs(env: str) -> None:
+    """The app of apps runs in its own project (shipshape-bootstrap, not `default`): every object
+    of deploy/gitops/argocd/<env> must be a kind that project permits, or Argo CD refuses the
+    whole sync ("resource ... is not permitted in project") and nothing is deployed."""
+    allowed = _bootstrap_project_whitelist()
+    for doc in build(ARGO / env):
+        scope = (
+            "clusterResourceWhitelist"
+            if doc["kind"] == "Namespace"
+            else "namespaceResourceWhitelist"
+        )
+        assert (_group(doc), doc["kind"]) in allowed[scope], (
+            f"{env}: {doc['kind']} {doc['metadata']['name']} is not permitted by the bootstrap "
+            f"project's {scope} {sorted(allowed[scope])}"
+        )
+
+
+@pytest.mark.parametrize("env", sorted(ENVIRONMENTS))
+def test_argo_bootstrap_order(env: str) -> None:
+    """The first sync of an empty cluster, in Argo CD's order (tests/support/argocd_sync.py):
+    the app of apps applies the namespace, then the app's ServiceAccount, then the SecretStore
+    that authenticates as it, each wave waiting for the previous one to be healthy (a SecretStore
+    turns Ready only once its ServiceAccount exists), and the Application last; the chart's own
+    sync then finds the store Ready: its PreSync ExternalSecret copy comes before the migration
+    Job, which comes before the Deployment."""
+    outer = argocd_sync.plan(build(ARGO / env))
+    print("\n".join(argocd_sync.describe(outer)))
+    at = functools.partial(argocd_sync.position, outer)
+    application = at("Application", f"shipshape-{env}")
+    assert application == len(outer) - 1, "the Application is the last wave"
+    assert at("Namespace") < application
+    assert at("AppProject", "shipshape") < application, "the project before the app naming it"
+    assert at("Secret", "repo-shipshape-charts") < application
+    values = yaml.safe_load((CHART / f"values-{env}.yaml").read_text())
+    child = argocd_sync.plan(_render_chart(env))
+    print("\n".join(argocd_sync.describe(child)))
+    if not values.get("externalSecret", {}).get("enabled"):
+        assert "SecretStore" not in {d["kind"] for s in outer for d in s.objects}
+        return
+    (store,) = [d for s in outer for d in s.objects if d["kind"] == "SecretStore"]
+    account = store["spec"]["provider"]["aws"]["auth"]["jwt"]["serviceAccountRef"]["name"]
+    # Distinct waves: Argo CD waits for one to be healthy before it applies the next.
+    assert at("Namespace") < at("ServiceAccount", account) < at("SecretStore") < application
+    sa = outer[at("ServiceAccount", account)].objects[0]
+    assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
+    # The chart does not own (or re-create, or race) the ServiceAccount the store reads.
+    child_objects = [d for s in child for d in s.objects]
+    assert not [d for d in child_objects if d["kind"] == "ServiceAccount"], (
+        f"{env}: the chart renders a ServiceAccount; the platform layer owns {account}"
+    )
+    assert values["serviceAccount"] == {
+        **values["serviceAccount"],
+        "create": False,
+        "name": account,
+    }
+    deployment = next(d for d in child_objects if d["kind"] == "Deployment")
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == account
+    c = functools.partial(argocd_sync.position, child)
+    copies = [
+        d for d in child_objects
+        if d["kind"] == "ExternalSecret" and "PreSync" in argocd_sync.phases(d)
+    ]  # fmt: skip
+    assert len(copies) == 1, "the migration hook's ExternalSecret copy"
+    assert c("ExternalSecret", copies[0]["metadata"]["name"]) < c("Job") < c("Deployment")
+    assert argocd_sync.phases(deployment) == ["Sync"]
+    # Argo CD applies no helm test pod.
+    assert not [d for d in child_objects if d["kind"] == "Pod"]
+
+
+def test_argo_order_oracle_follows_the_sync_engine() -> None:
+    """The oracle, on the cases that matter here (gitops-engine's own rules)."""
+
+    def obj(kind: str, name: str, **annotations: str) -> dict[str, Any]:
+        return {"kind": kind, "metadata": {"name": name, "annotations": annotations}}
+
+    steps = argocd_sync.plan([
+        obj("Deployment", "app"),
+        obj("Job", "migrate", **{"helm.sh/hook": "pre-install,pre-upgrade"}),
+        obj("ExternalSecret", "copy", **{"helm.sh/hook": "pre-install", "helm.sh/hook-weight": "-10"}),
+        obj("ServiceAccount", "stand-in", **{"helm.sh/hook": "pre-install", "argocd.argoproj.io/hook": "Skip"}),
+        obj("Pod", "test", **{"helm.sh/hook": "test"}),
+        obj("Secret", "s", **{"argocd.argoproj.io/sync-wave": "-1"}),
+        obj("ConfigMap", "c"),
+        obj("ServiceAccount", "sa"),
+    ])  # fmt: skip
+    assert [(s.phase, s.wave, s.names()) for s in steps] == [
+        ("PreSync", -10, ["ExternalSecret/copy"]),
+        ("PreSync", 0, ["Job/migrate"]),
+        ("Sync", -1, ["Secret/s"]),
+        ("Sync", 0, ["ServiceAccount/sa", "ConfigMap/c", "Deployment/app"]),
+    ]
 
 
 # --------------------------------------------------------------------------- platform objects
@@ -730,6 +833,16 @@ def test_migration_runs_before_the_rollout(env: str) -> None:
             if "pre-install" not in ext_ann.get("helm.sh/hook", ""):
                 continue
             accounts = [d for d in docs if d["kind"] == "ServiceAccount"]
+            values = yaml.safe_load((CHART / f"values-{env}.yaml").read_text())
+            if values.get("serviceAccount", {}).get("create", True) is False:
+                # The platform layer owns it, synced before the Application (waves): it exists
+                # before this PreSync hook is read (test_argo_bootstrap_order).
+                assert accounts == []
+                (platform_sa,) = [d for d in build(PLATFORM / env) if d["kind"] == "ServiceAccount"]
+                assert platform_sa["metadata"]["name"] == "shipshape", (
+                    "the identity Terraform trusts"
+                )
+                continue
             assert {a["metadata"]["name"] for a in accounts} == {"shipshape"}, (
                 "the identity Terraform trusts"
             )

@@ -72,6 +72,19 @@ class Env:
         self.platform = [d for p in sorted((gitops / "platform" / env).glob("*.yaml"))
                          if p.name != "kustomization.yaml" for d in _docs(p)]  # fmt: skip
 
+    @property
+    def service_account(self) -> tuple[str, str]:
+        """(name, IRSA role ARN) of the app's ServiceAccount: the chart's, or, with
+        serviceAccount.create=false, the platform layer's (deploy/gitops/platform/<env>)."""
+        sa = self.values["serviceAccount"]
+        if sa["create"]:
+            return sa["name"], sa["awsRoleArn"]
+        owned = [d for d in self.platform if d["kind"] == "ServiceAccount"]
+        if len(owned) != 1:
+            return sa["name"], ""
+        meta = owned[0]["metadata"]
+        return meta["name"], (meta.get("annotations") or {}).get("eks.amazonaws.com/role-arn", "")
+
     def tfvar(self, name: str) -> Any:
         return self.root.evaluate(f"${{var.{name}}}")
 
@@ -254,10 +267,13 @@ def identity_problems(env: Env) -> list[str]:
         role_name = None
     else:
         role_name = identity.evaluate(role["name"])
-    arn = env.values["serviceAccount"]["awsRoleArn"]
+    _, arn = env.service_account
     if arn and arn != f"arn:aws:iam::{account}:role/{role_name}":
-        problems.append(f"{env.env}: serviceAccount.awsRoleArn {arn} is not the app role "
+        problems.append(f"{env.env}: the ServiceAccount's awsRoleArn {arn} is not the app role "
                         f"arn:aws:iam::{account}:role/{role_name}")  # fmt: skip
+    if not env.values["serviceAccount"]["create"] and not arn:
+        problems.append(f"{env.env}: serviceAccount.create=false but the platform layer has no "
+                        "ServiceAccount with the app role")  # fmt: skip
     outputs = env.root.config.outputs
     if "module.app_identity.role_arn" not in str(outputs.get("app_role_arn", {}).get("value")):
         problems.append(f"{env.env}: no output app_role_arn of the app role")
@@ -304,9 +320,11 @@ def network_problems(env: Env) -> list[str]:
     if env.module_arg("modules/workload-identity", "service_account") != account:
         problems.append(f"{env.env}: app role trusts another service account")
     values = env.values
-    if values["serviceAccount"]["awsRoleArn"] and values["serviceAccount"]["name"] != account:
+    name, arn = env.service_account
+    if arn and (name != account or values["serviceAccount"]["name"] != account):
         problems.append(
-            f"{env.env}: serviceAccount.name {values['serviceAccount']['name']!r} != {account!r}"
+            f"{env.env}: serviceAccount.name {values['serviceAccount']['name']!r} (platform: "
+            f"{name!r}) != {account!r}"
         )
     if env.argocd["spec"]["destination"]["namespace"] != namespace:
         problems.append(
@@ -429,9 +447,9 @@ def test_the_wiring_is_really_checked() -> None:
     assert remote_keys(prod) == ["shipshape/prod/database", "shipshape/prod/admin-token"]
     assert readable_secrets(prod) == {"shipshape/prod/database", "shipshape/prod/admin-token"}
     assert remote_keys(env_for("staging")) == ["shipshape/staging/database"]
-    assert (
-        prod.values["serviceAccount"]["awsRoleArn"]
-        == "arn:aws:iam::333333333333:role/shipshape-prod-app"
+    assert prod.service_account == (
+        "shipshape",
+        "arn:aws:iam::333333333333:role/shipshape-prod-app",
     )
     assert prod.values["ingress"]["enabled"]
 
@@ -486,8 +504,8 @@ def test_catches_a_random_role_name_and_a_wrong_arn(repo: Path) -> None:
     assert any("no fixed name" in p for p in all_problems(env_for("prod", repo)))
     edit(repo / "infra/terraform/modules/workload-identity/main.tf", '  name_prefix          = "${var.name}-"\n',
          "  name                 = var.name\n")  # fmt: skip
-    edit(repo / "charts/shipshape/values-staging.yaml", "222222222222:role/shipshape-staging-app",
-         "123456789012:role/shipshape-staging-app")  # fmt: skip
+    edit(repo / "deploy/gitops/platform/staging/serviceaccount.yaml",
+         "222222222222:role/shipshape-staging-app", "123456789012:role/shipshape-staging-app")  # fmt: skip
     assert any("awsRoleArn" in p for p in all_problems(env_for("staging", repo)))
 
 

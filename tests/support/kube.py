@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,9 +46,24 @@ CLIENT_ENV = {"KUBE_FEATURE_WatchListClient": "false"}
 BUILD_TIMEOUT = 3600  # a cold build is ~7-15 min on 2 cores; a hang must still end
 
 
+_log_sink: Callable[[str], None] | None = None
+
+
+def set_log_sink(sink: Callable[[str], None] | None) -> None:
+    """Where log() writes while pytest captures file descriptor 2 (tests/cluster/conftest.py
+    passes a writer that suspends the capture), so the times reach the terminal and CI's log."""
+    global _log_sink
+    _log_sink = sink
+
+
 def log(message: str) -> None:
-    """Progress lines on the real stderr, also when pytest captures output."""
-    print(f"[cluster] {message}", file=sys.__stderr__, flush=True)
+    """Progress lines (build and start-up times, each Helm step) on the real stderr, also when
+    pytest captures output."""
+    line = f"[cluster] {message}"
+    if _log_sink is not None:
+        _log_sink(line)
+    else:
+        print(line, file=sys.__stderr__, flush=True)
 
 
 def _run(cmd: list[str], *, timeout: float, env: dict[str, str] | None = None) -> str:

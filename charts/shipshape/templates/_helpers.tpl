@@ -320,6 +320,13 @@ Checks that JSON schema cannot express; each failure names the values involved.
 {{- fail "set the ALB deregistration delay with ingress.alb.deregistrationDelaySeconds, not in the alb.ingress.kubernetes.io/target-group-attributes annotation (the chart checks it against the drain time)" -}}
 {{- end -}}
 {{- end -}}
+{{- $checkNeeds := add (int $v.checkWrites.durationSeconds) (int $v.checkWrites.requestTimeoutSeconds) -}}
+{{- if and $v.checkWrites.enabled (le (int $v.checkWrites.activeDeadlineSeconds) $checkNeeds) -}}
+{{- fail (printf "checkWrites.activeDeadlineSeconds (%d) must exceed checkWrites.durationSeconds + checkWrites.requestTimeoutSeconds (%d): the pod would be killed before it reads the writes back and reports" (int $v.checkWrites.activeDeadlineSeconds) $checkNeeds) -}}
+{{- end -}}
+{{- if and $v.migration.enabled (ge (int $v.migration.waitSeconds) (int $v.migration.activeDeadlineSeconds)) -}}
+{{- fail (printf "migration.waitSeconds (%d) must be shorter than migration.activeDeadlineSeconds (%d): the Job would be killed before the wait ends and its log would not say why" (int $v.migration.waitSeconds) (int $v.migration.activeDeadlineSeconds)) -}}
+{{- end -}}
 {{- if and $v.config.chaosEnabled (eq $v.config.environment "production") -}}
 {{- fail "config.chaosEnabled=true is refused when config.environment=production" -}}
 {{- end -}}

@@ -811,9 +811,14 @@ resource "helm_release" "argocd_bootstrap" {
           { server = "https://kubernetes.default.svc", namespace = var.app_namespace },
         ]
         clusterResourceWhitelist = [{ group = "", kind = "Namespace" }]
+        # Every kind deploy/gitops/argocd/<env> holds, or Argo CD refuses the whole sync: the
+        # chart repository's Secret (argocd/base), the app's ServiceAccount and SecretStore
+        # (platform/<env>) besides the project and the Application.
         namespaceResourceWhitelist = [
           { group = "argoproj.io", kind = "AppProject" },
           { group = "argoproj.io", kind = "Application" },
+          { group = "", kind = "Secret" },
+          { group = "", kind = "ServiceAccount" },
           { group = "external-secrets.io", kind = "SecretStore" },
         ]
       }
