@@ -10,6 +10,7 @@ module proxy (`go mod download -json MODULE@VERSION`, field Dir).
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -160,27 +161,24 @@ def _external_secrets(version: str, helm: Path) -> list[dict[str, Any]]:
 
 
 def _cert_manager(version: str, helm: Path) -> list[dict[str, Any]]:
-    # The chart's CRD files are Helm templates: render them as a tiny chart (crds.enabled=true,
-    # what modules/addons sets) with the two helpers they call.
+    # The chart's CRDs are Helm templates (deploy/crds holds untemplated references): render
+    # the chart itself, from its source at the pinned version, with crds.enabled=true as
+    # modules/addons sets it, and keep the CRDs.
     root = go_module_dir("github.com/cert-manager/cert-manager", version)
+    source = root / "deploy" / "charts" / "cert-manager"
+    assert (source / "Chart.yaml").is_file(), f"cert-manager {version}: no chart in {source}"
     with tempfile.TemporaryDirectory(prefix="cert-manager-crds-") as tmp:
         chart = Path(tmp) / "cert-manager"
-        (chart / "templates").mkdir(parents=True)
-        (chart / "Chart.yaml").write_text(
-            f"apiVersion: v2\nname: cert-manager\nversion: {version.lstrip('v')}\nappVersion: {version}\n"
-        )
-        (chart / "values.yaml").write_text(
-            "crds:\n  enabled: true\n  keep: true\ninstallCRDs: false\n"
-        )
-        (chart / "templates" / "_helpers.tpl").write_text(
-            '{{- define "cert-manager.name" -}}cert-manager{{- end -}}\n'
-            '{{- define "labels" -}}app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}{{- end -}}\n'
-            '{{- define "cert-manager.crd-check" -}}{{- end -}}\n'
-        )
-        for src in sorted((root / "deploy" / "crds").glob("crd-*.yaml")):
-            (chart / "templates" / src.name).write_text(src.read_text())
+        shutil.copytree(source, chart)
+        chart.chmod(0o755)
+        meta = (chart / "Chart.yaml").read_text()  # the release build stamps the versions
+        meta = re.sub(r"(?m)^version: .*$", f"version: {version.lstrip('v')}", meta)
+        meta = re.sub(r"(?m)^appVersion: .*$", f"appVersion: {version}", meta)
+        (chart / "Chart.yaml").chmod(0o644)
+        (chart / "Chart.yaml").write_text(meta)
         out = subprocess.run(
-            [str(helm), "template", "cert-manager", str(chart), "--namespace", "cert-manager"],
+            [str(helm), "template", "cert-manager", str(chart), "--namespace", "cert-manager",
+             "--set", "crds.enabled=true"],
             capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
         assert out.returncode == 0, f"rendering cert-manager {version} CRDs failed:\n{out.stderr}"
