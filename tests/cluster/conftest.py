@@ -218,7 +218,10 @@ class ExternalSecretsStandIn:
                 self._set_ready(c, es, True, "SecretSynced")
 
 
-@pytest.fixture(scope="session")
+# Module scope: the control plane and the External Secrets stand-in (a thread polling the API
+# server, logging through httpx) stop when the rehearsal ends, not with the whole session,
+# where their log lines reached the log tests of other suites.
+@pytest.fixture(scope="module")
 def platform(tools: dict[str, Path]) -> Iterator[Platform]:
     crds: dict[str, list[dict[str, Any]]] = {}
     found: dict[str, list[addons.Addon]] = {}
@@ -247,3 +250,4 @@ def platform(tools: dict[str, Path]) -> Iterator[Platform]:
         finally:
             stand_in.stop.set()
             thread.join(timeout=10)
+            assert not thread.is_alive(), "the External Secrets stand-in did not stop"
