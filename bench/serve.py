@@ -1,6 +1,7 @@
 """Serve any ASGI app the way `shipshape serve` does, for the anchors.
 
-Same uvicorn settings as src/shipshape/server.py (uvloop, httptools, no server header, no
+Same uvicorn settings as src/shipshape/server.py (uvloop, httptools with the same
+per-connection limits (`shipshape.protocol`, default settings), no server header, no
 uvicorn access log, backlog 2048, keep-alive 75 s, start-up heap frozen) and the same process
 model: N independent processes on one SO_REUSEPORT port.
 Usage: python -m bench.serve MODULE:APP --port P --workers N
@@ -17,7 +18,10 @@ from types import FrameType
 
 import uvicorn
 
+from shipshape.core.config import Settings
 from shipshape.core.heap import freeze_startup_heap
+from shipshape.protocol import bounded_protocol
+from shipshape.server import client_limits
 
 
 def _socket(host: str, port: int) -> socket.socket:
@@ -42,13 +46,14 @@ class Server(uvicorn.Server):
         freeze_startup_heap()
 
 
-def serve_one(target: str, host: str, port: int) -> None:
-    config = uvicorn.Config(
-        _load(target),  # type: ignore[arg-type]
+def anchor_config(app: object, host: str, port: int) -> uvicorn.Config:
+    """The uvicorn configuration of an anchor (tests compare it with `uvicorn_config`)."""
+    return uvicorn.Config(
+        app,  # type: ignore[arg-type]
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=bounded_protocol(client_limits(Settings())),
         lifespan="auto",
         proxy_headers=False,
         server_header=False,
@@ -59,7 +64,10 @@ def serve_one(target: str, host: str, port: int) -> None:
         timeout_keep_alive=75,
         backlog=2048,
     )
-    Server(config).run(sockets=[_socket(host, port)])
+
+
+def serve_one(target: str, host: str, port: int) -> None:
+    Server(anchor_config(_load(target), host, port)).run(sockets=[_socket(host, port)])
 
 
 def main() -> None:

@@ -108,6 +108,16 @@ def serve(settings: Settings, workers: int = 1) -> None:
         raise SystemExit(1)
 
 
+def client_limits(settings: Settings) -> ClientLimits:
+    """The per-connection limits of `shipshape serve` (the benchmark's anchors use them too)."""
+    return ClientLimits(
+        header_timeout=settings.client_header_timeout_seconds,
+        body_timeout=settings.client_body_timeout_seconds,
+        max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers,
+    )
+
+
 def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
     """The uvicorn configuration `shipshape serve` runs `app` with (tests run the same one)."""
     return uvicorn.Config(
@@ -116,14 +126,7 @@ def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
         port=settings.port,
         loop="uvloop",
         # httptools with per-connection limits: head/body deadlines and a head size bound.
-        http=bounded_protocol(
-            ClientLimits(
-                header_timeout=settings.client_header_timeout_seconds,
-                body_timeout=settings.client_body_timeout_seconds,
-                max_header_bytes=settings.max_header_bytes,
-                max_headers=settings.max_headers,
-            )
-        ),
+        http=bounded_protocol(client_limits(settings)),
         lifespan="on",
         proxy_headers=False,  # client IPs are resolved by the app from trusted proxies only
         server_header=False,

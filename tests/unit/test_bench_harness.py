@@ -221,3 +221,23 @@ def test_a_case_with_fewer_repetitions_leaves_the_later_rounds() -> None:
         "thrice",
         "thrice",
     ]
+
+
+def test_anchors_are_served_with_the_production_protocol_and_limits() -> None:
+    """The bare and naive anchors run on the server `shipshape serve` runs, per-connection
+    limits included; an anchor on plain httptools would skip the protocol's per-request work
+    and make every W1 ratio read low."""
+    from bench.serve import anchor_config
+    from shipshape.core.config import Settings
+    from shipshape.protocol import BoundedHttpToolsProtocol
+    from shipshape.server import uvicorn_config
+
+    settings = Settings()
+    anchor = anchor_config(object(), "127.0.0.1", 0)
+    production = uvicorn_config(object(), settings)  # type: ignore[arg-type]
+    assert isinstance(anchor.http, type)
+    assert issubclass(anchor.http, BoundedHttpToolsProtocol)
+    assert isinstance(production.http, type)
+    assert anchor.http.limits == production.http.limits  # type: ignore[attr-defined]
+    for name in ("loop", "server_header", "date_header", "timeout_keep_alive", "backlog"):
+        assert getattr(anchor, name) == getattr(production, name), name
