@@ -28,6 +28,7 @@ DOC_GLOBS = (
     "infra/**/README.md",
     "charts/shipshape/README.md",
     "deploy/**/README.md",
+    "bench/NOTES.md",
 )
 # Never documentation of this repository, even when a glob reaches into them.
 EXCLUDED_PARTS = {".terraform", "node_modules", ".venv", ".tools", ".git"}
