@@ -81,6 +81,15 @@ class TrustedProxies:
         The first untrusted address is the client; anything it claims about earlier hops is
         ignored, so a client cannot spoof its address through a trusted proxy either.
         """
+        if not chain and peer is not None and "." in peer and ":" not in peer:
+            # Most requests: no forwarding header, an IPv4 peer. inet_pton accepts only the
+            # canonical dotted quad, which is then already the answer.
+            try:
+                socket.inet_pton(socket.AF_INET, peer)
+            except OSError:
+                pass  # not canonical: parsed below
+            else:
+                return peer
         current = _packed(peer) if peer else None
         if current is None:
             return "unknown"

@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from bisect import bisect_left
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import ParamSpec, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 UNMATCHED_ROUTE = "<unmatched>"
+# Metric labels stay bounded whatever method a client sends: anything else counts as OTHER.
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -50,29 +60,83 @@ class PoolCollector(Collector):
         yield family
 
 
+class _Latency:
+    __slots__ = ("buckets", "created", "total")
+
+    def __init__(self, bounds: int) -> None:
+        self.buckets = [0] * (bounds + 1)  # per bucket, not cumulative; the last is +Inf
+        self.total = 0.0
+        self.created = time.time()
+
+
+class RequestMetrics(Collector):
+    """The RED metrics of HTTP requests: answered requests by method, route template and
+    status class, latency by method and route template, requests in progress by method.
+
+    The request middleware updates plain numbers on the event loop and they become metric
+    families when scraped, with the names, labels, buckets and samples prometheus_client's
+    Counter, Histogram and Gauge would expose (tests/unit/test_request_metrics.py): those
+    take a lock and check their state on every update, several times per request
+    (docs/adr/0005-hot-path-below-the-framework.md, addendum 4)."""
+
+    def __init__(self, methods: Iterable[str], buckets: Iterable[float] = LATENCY_BUCKETS) -> None:
+        self.bounds = tuple(float(bound) for bound in buckets)
+        self.in_progress: dict[str, int] = dict.fromkeys(methods, 0)
+        self.answered: dict[tuple[str, str, str], list[float]] = {}  # [count, created]
+        self.latency: dict[tuple[str, str], _Latency] = {}
+
+    def finished(self, method: str, route: str, status: str, seconds: float) -> None:
+        answered = self.answered.get((method, route, status))
+        if answered is None:
+            answered = self.answered[(method, route, status)] = [0, time.time()]
+        answered[0] += 1
+        latency = self.latency.get((method, route))
+        if latency is None:
+            latency = self.latency[(method, route)] = _Latency(len(self.bounds))
+        latency.buckets[bisect_left(self.bounds, seconds)] += 1  # the first bound >= seconds
+        latency.total += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "shipshape_http_requests",
+            "HTTP requests answered, by method, route template and status class.",
+            labels=["method", "route", "status"],
+        )
+        for labels, (count, created) in list(self.answered.items()):
+            requests.add_metric(labels, float(count), created=created)
+        yield requests
+        latency = HistogramMetricFamily(
+            "shipshape_http_request_duration_seconds",
+            "HTTP request latency by method and route template.",
+            labels=["method", "route"],
+        )
+        bounds = [*map(floatToGoString, self.bounds), "+Inf"]
+        for (method, route), observed in list(self.latency.items()):
+            cumulative, buckets = 0.0, []
+            for bound, count in zip(bounds, list(observed.buckets), strict=True):
+                cumulative += count
+                buckets.append((bound, cumulative))
+            latency.add_metric([method, route], buckets, observed.total)
+            latency.samples.append(
+                Sample(
+                    f"{latency.name}_created", {"method": method, "route": route}, observed.created
+                )
+            )
+        yield latency
+        in_progress = GaugeMetricFamily(
+            "shipshape_http_requests_in_progress", "HTTP requests being served.", labels=["method"]
+        )
+        for method, count in list(self.in_progress.items()):
+            in_progress.add_metric([method], float(count))
+        yield in_progress
+
+
 class Metrics:
     def __init__(self, version: str, commit: str) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter(
-            "shipshape_http_requests",
-            "HTTP requests answered, by method, route template and status class.",
-            ["method", "route", "status"],
-            registry=r,
-        )
-        self.latency = Histogram(
-            "shipshape_http_request_duration_seconds",
-            "HTTP request latency by method and route template.",
-            ["method", "route"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.in_progress = Gauge(
-            "shipshape_http_requests_in_progress",
-            "HTTP requests being served.",
-            ["method"],
-            registry=r,
-        )
+        self.http = RequestMetrics(HTTP_METHODS)
+        r.register(self.http)
         self.db_latency = Histogram(
             "shipshape_db_query_duration_seconds",
             "Database operation latency by operation.",

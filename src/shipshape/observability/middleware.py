@@ -12,7 +12,6 @@ import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,12 +20,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shipshape.core.state import RuntimeState
 from shipshape.domain.network import IPNetwork, TrustedProxies, forwarded_chain
 from shipshape.observability.logging import log_access, request_id_var
-from shipshape.observability.metrics import UNMATCHED_ROUTE, Metrics
+from shipshape.observability.metrics import HTTP_METHODS, UNMATCHED_ROUTE, Metrics
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 STATUS_CLASSES = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
-# Metric labels stay bounded whatever method a client sends.
-KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+KNOWN_METHODS = frozenset(HTTP_METHODS) - {"OTHER"}
 TOO_LARGE = b'{"detail":"Request body too large"}'
 
 
@@ -52,21 +50,6 @@ class RequestMiddleware:
         self.forwarded_header = forwarded_header.encode("latin-1")
         self.max_body_bytes = max_body_bytes
         self.access_log = access_log
-        # Metric children by label values: bounded (known methods x route templates x status
-        # classes), looked up once instead of through prometheus_client's labels() each time.
-        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
-        self._in_progress = {m: metrics.in_progress.labels(m) for m in (*KNOWN_METHODS, "OTHER")}
-
-    def _observe(self, method: str, template: str, status_class: str, duration: float) -> None:
-        key = (method, template, status_class)
-        children = self._children.get(key)
-        if children is None:
-            children = self._children[key] = (
-                self.metrics.requests.labels(method, template, status_class),
-                self.metrics.latency.labels(method, template),
-            )
-        children[0].inc()
-        children[1].observe(duration)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -77,9 +60,11 @@ class RequestMiddleware:
         user_agent: str | None = None
         declared_length: str | None = None
         chunked = False
-        forwarded: list[str] = []
+        forwarded: list[str] | None = None
         for key, raw in scope["headers"]:
             if key == self.forwarded_header:
+                if forwarded is None:
+                    forwarded = []
                 forwarded.append(raw.decode("latin-1"))  # every line, in order
             elif key == b"x-request-id" and incoming_id is None:
                 incoming_id = raw.decode("latin-1")
@@ -94,17 +79,16 @@ class RequestMiddleware:
         )
         token = request_id_var.set(request_id)
         peer = scope["client"][0] if scope.get("client") else None
-        client_ip = self.trusted_proxies.client_ip(
-            peer, forwarded_chain(self.forwarded_header_name, forwarded)
-        )
+        chain = forwarded_chain(self.forwarded_header_name, forwarded) if forwarded else ()
+        client_ip = self.trusted_proxies.client_ip(peer, chain)
         scope.setdefault("state", {})["client_ip"] = client_ip
         scope["state"]["request_id"] = request_id
         method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
         status = 500
         response_started = False
         rejected = False
-        in_progress = self._in_progress[method]
-        in_progress.inc()
+        http = self.metrics.http
+        http.in_progress[method] += 1
         self.metrics.total_requests += 1
 
         if (
@@ -170,8 +154,8 @@ class RequestMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or UNMATCHED_ROUTE
             status_class = STATUS_CLASSES.get(status // 100, "5xx")
-            self._observe(method, template, status_class, duration)
-            in_progress.dec()
+            http.in_progress[method] -= 1
+            http.finished(method, template, status_class, duration)
             if self.access_log:
                 log_access(
                     {
