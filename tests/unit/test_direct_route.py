@@ -10,7 +10,7 @@ import pytest
 from fastapi import Depends, FastAPI, Header, Request, Response
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from pydantic import BaseModel
+from pydantic import AliasChoices, BaseModel
 
 from shipshape.api.responses import JSON
 from shipshape.api.routing import DirectRoute
@@ -149,3 +149,96 @@ def test_direct_routes_run_without_fastapis_per_request_exit_stacks():
     3): its exit stacks serve only what the binder hands to FastAPI (yield dependencies)."""
     assert TestClient(_raising_app(DirectRoute)).get("/scope").json() == {"exit_stacks": False}
     assert TestClient(_raising_app(APIRoute)).get("/scope").json() == {"exit_stacks": True}
+
+
+async def many_params(
+    tag: int,
+    q: str = "x",
+    n: Annotated[int | None, fastapi.Query(ge=0, le=9)] = None,
+    named: Annotated[str | None, fastapi.Query(alias="the-name")] = None,
+    chosen: Annotated[
+        str | None, fastapi.Query(validation_alias=AliasChoices("first", "second"))
+    ] = None,
+    user_agent: Annotated[str | None, Header()] = None,
+    x_kept: Annotated[str | None, Header(convert_underscores=False)] = None,
+    x_needed: Annotated[str, Header()] = "d",
+    x_default: Annotated[int, Header()] = 3,
+) -> Response:
+    return Response()
+
+
+async def with_list(
+    tag: int, many: Annotated[list[int] | None, fastapi.Query()] = None
+) -> Response:
+    return Response()
+
+
+QUERIES = [
+    "",
+    "tag=1",
+    "tag=x",
+    "tag=1&q=",
+    "tag=1&q=a&q=b",
+    "tag=1&n=3",
+    "tag=1&n=10",
+    "tag=1&n=-1",
+    "tag=1&n=",
+    "tag=1&the-name=a",
+    "tag=1&named=a",
+    "tag=1&second=b",
+    "tag=1&first=a&second=b",
+    "tag=1&many=1&many=2",
+    "tag=1&many=x",
+    "tag=1&many=",
+]
+HEADERS = [
+    {},
+    {"user-agent": "wrk"},
+    {"User-Agent": "a", "x_kept": "k"},
+    {"x-kept": "k"},
+    {"x-needed": ""},
+    {"x-default": "7"},
+    {"x-default": "seven"},
+]
+
+
+@pytest.mark.parametrize("query", QUERIES)
+@pytest.mark.parametrize("headers", HEADERS, ids=str)
+def test_compiled_parameter_readers_bind_what_fastapi_binds(query, headers):
+    """Values and errors of the per-route readers equal `request_params_to_args` (FastAPI's
+    own, which works the same things out per request), for query and header parameters:
+    plain values, defaults, bounds, aliases, alias choices, lists, underscores kept."""
+    from fastapi.dependencies.utils import request_params_to_args
+    from starlette.datastructures import Headers, QueryParams
+
+    from shipshape.api.routing import _param_reader
+
+    route = APIRoute("/p", many_params, methods=["GET"])
+    received = {
+        "query": QueryParams(query),
+        "header": Headers({k.lower(): v for k, v in headers.items()}),
+    }
+    for fields, kind in (
+        (route.dependant.query_params, "query"),
+        (route.dependant.header_params, "header"),
+    ):
+        assert fields
+        got = _param_reader(fields)(received[kind])
+        assert got == request_params_to_args(fields, received[kind])
+
+
+def test_compiled_readers_are_used_for_plain_parameters_only():
+    """Lists (and parameter models, JSON values) keep FastAPI's own function: the reader of
+    a group with one of them is FastAPI's; a group of plain values gets the compiled one."""
+    from fastapi.dependencies.utils import request_params_to_args
+    from starlette.datastructures import QueryParams
+
+    from shipshape.api.routing import _param_reader
+
+    listed = _param_reader(APIRoute("/p", with_list, methods=["GET"]).dependant.query_params)
+    plain = _param_reader(APIRoute("/p", many_params, methods=["GET"]).dependant.query_params)
+    assert "request_params_to_args" in listed.__code__.co_names
+    assert "request_params_to_args" not in plain.__code__.co_names
+    for query in QUERIES:
+        fields = APIRoute("/p", with_list, methods=["GET"]).dependant.query_params
+        assert listed(QueryParams(query)) == request_params_to_args(fields, QueryParams(query))

@@ -98,8 +98,21 @@ def test_anonymize(ip, expected):
 
 @pytest.mark.parametrize(
     "peer",
-    ["198.51.100.1", "127.0.0.1", "0.0.0.0", "01.2.3.4", "1.2.3", " 1.2.3.4", "1.2.3.4:80",
-     "256.1.1.1", "::ffff:198.51.100.3", "2001:DB8::1", "testclient", "", None],
+    [
+        "198.51.100.1",
+        "127.0.0.1",
+        "0.0.0.0",
+        "01.2.3.4",
+        "1.2.3",
+        " 1.2.3.4",
+        "1.2.3.4:80",
+        "256.1.1.1",
+        "::ffff:198.51.100.3",
+        "2001:DB8::1",
+        "testclient",
+        "",
+        None,
+    ],
 )
 def test_a_peer_without_forwarding_is_the_client_in_canonical_form(peer):
     """With no forwarding header the peer is the client, spelled as the address parser spells

@@ -24,13 +24,18 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import orjson
+from fastapi._compat import ModelField, Undefined, field_annotation_is_sequence
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import (
+    _get_param_aliases,
+    _get_param_model,
+    _is_json_field,
+    _validate_value_with_model_field,
     get_typed_return_annotation,
     request_body_to_args,
     request_params_to_args,
 )
-from fastapi.params import Form
+from fastapi.params import Form, Param
 from fastapi.routing import APIRoute, request_response
 from starlette.requests import Request
 from starlette.responses import Response
@@ -140,6 +145,49 @@ def _request_only(dependant: Dependant) -> Resolver | None:
     return lambda request: call(**{name: request})
 
 
+ParamReader = Callable[[Any], tuple[dict[str, Any], list[Any]]]
+
+
+def _param_reader(fields: list[ModelField]) -> ParamReader:
+    """`request_params_to_args(fields, received)`, with what FastAPI works out again on every
+    request (each field's request keys, and that it is one plain value: not a list, a model
+    of parameters or JSON) worked out once per route; docs/adr/0005 addendum 4. A field of
+    another kind keeps FastAPI's own function for the whole group. Pinned against it by
+    tests/unit/test_direct_route.py."""
+    plain: list[tuple[ModelField, list[str], str]] = []
+    for field in fields:
+        info = field.field_info
+        if (
+            not isinstance(info, Param)
+            or _get_param_model(field) is not None
+            or _is_json_field(field)
+            or field_annotation_is_sequence(info.annotation)
+        ):
+            return lambda received: request_params_to_args(fields, received)
+        keys = [key for _, key in _get_param_aliases(field)]
+        plain.append((field, keys, info.in_.value))
+
+    def read(received: Any) -> tuple[dict[str, Any], list[Any]]:
+        values: dict[str, Any] = {}
+        errors: list[Any] = []
+        for field, keys, location in plain:
+            key = next((key for key in keys if key in received), keys[0])
+            value = received.get(key, None)
+            bound, field_errors = _validate_value_with_model_field(
+                field=field,
+                value=Undefined if value is None else value,
+                values=values,
+                loc=(location, key),
+            )
+            if field_errors:
+                errors.extend(field_errors)
+            else:
+                values[field.name] = bound
+        return values, errors
+
+    return read
+
+
 def _compile_binder(route: APIRoute) -> Binder | None:
     dependant = route.dependant
     call = dependant.call
@@ -167,8 +215,8 @@ def _compile_binder(route: APIRoute) -> Binder | None:
     embedded = route._embed_body_fields  # FastAPI's own flag: several body fields, or embed=
     if body_fields and (body_field is None or isinstance(body_field.field_info, Form) or embedded):
         return None
-    params: list[tuple[list[Any], Callable[[Request], Any]]] = [
-        (fields, received)
+    params: list[tuple[ParamReader, Callable[[Request], Any]]] = [
+        (_param_reader(fields), received)
         for fields, received in (
             (dependant.path_params, lambda request: request.path_params),
             (dependant.query_params, lambda request: request.query_params),
@@ -181,8 +229,8 @@ def _compile_binder(route: APIRoute) -> Binder | None:
 
     async def bind(request: Request) -> dict[str, Any] | None:
         values: dict[str, Any] = {}
-        for fields, received in params:
-            bound, errors = request_params_to_args(fields, received(request))
+        for read, received in params:
+            bound, errors = read(received(request))
             if errors:
                 return None
             values.update(bound)
