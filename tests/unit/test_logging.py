@@ -189,3 +189,19 @@ async def test_buffered_access_lines_keep_request_time_and_id_and_scrub_escaped_
     assert (first["request_id"], second["request_id"]) == ("first", "second")
     gap = dt.datetime.fromisoformat(second["time"]) - dt.datetime.fromisoformat(first["time"])
     assert gap >= dt.timedelta(milliseconds=9)
+
+
+def test_the_access_writer_belongs_to_the_configured_handler():
+    """No module-level writer: each configure_logging installs a handler that carries its
+    own, so access lines follow the handler of the latest configuration."""
+    from shipshape.observability import logging as shipshape_logging
+    from shipshape.observability.logging import flush_logs, log_access
+
+    first, second = io.StringIO(), io.StringIO()
+    configure_logging("json", "info", stream=first)
+    configure_logging("json", "info", stream=second)
+    log_access(_access_fields())
+    flush_logs()
+    assert first.getvalue() == ""
+    assert json.loads(second.getvalue())["path"] == "/hello/s3cr3t-value"
+    assert not hasattr(shipshape_logging, "_access_writer")

@@ -86,6 +86,7 @@ class LogHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def __init__(self, stream: Any) -> None:
         super().__init__(stream)
+        self.access: AccessLogWriter | None = None  # JSON logs: access lines' direct path
         self.pending: list[Any] = []
         self.render: Callable[[list[Any]], str] = "".join
         self.timer: asyncio.TimerHandle | None = None
@@ -137,6 +138,7 @@ class AccessLogWriter:
     def __init__(self, handler: LogHandler, secrets: Iterable[str]) -> None:
         self.handler = handler
         handler.render = self.render
+        handler.access = self
         # One compiled alternation: searched once over a whole batch of lines (in their
         # JSON-escaped spelling), then over a line's fields only when the batch has a hit.
         ordered = sorted({s for s in secrets if s}, key=len, reverse=True)
@@ -190,19 +192,21 @@ class AccessLogWriter:
 
 ACCESS_LOGGER = "shipshape.access"
 _access_logger = logging.getLogger(ACCESS_LOGGER)  # the same object for the process's life
-_access_writer: AccessLogWriter | None = None
 
 
 def log_access(fields: dict[str, Any]) -> None:
-    """One access line; JSON logs take the direct path, text logs (local dev) go via logging."""
+    """One access line; JSON logs take the direct path (the writer configure_logging gave
+    the root logger's handler), text logs (local dev) go via logging."""
     if not _access_logger.isEnabledFor(logging.INFO):
         return
-    if _access_writer is not None:
-        _access_writer.write(fields)
-    else:
-        _access_logger.info(
-            "%s %s %s", fields["method"], fields["path"], fields["status"], extra=fields
-        )
+    for handler in _access_logger.root.handlers:
+        writer = getattr(handler, "access", None)
+        if writer is not None:
+            writer.write(fields)
+            return
+    _access_logger.info(
+        "%s %s %s", fields["method"], fields["path"], fields["status"], extra=fields
+    )
 
 
 def flush_logs() -> None:
@@ -220,13 +224,11 @@ def configure_logging(
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
-    global _access_writer
     secrets = list(secrets)
     handler = LogHandler(stream or sys.stdout)
-    _access_writer = None
     if log_format == "json":
         handler.setFormatter(JsonLineFormatter())
-        _access_writer = AccessLogWriter(handler, secrets)
+        AccessLogWriter(handler, secrets)  # becomes handler.access
     else:
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s")
