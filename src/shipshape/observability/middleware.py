@@ -60,11 +60,9 @@ class RequestMiddleware:
         user_agent: str | None = None
         declared_length: str | None = None
         chunked = False
-        forwarded: list[str] | None = None
+        forwarded: list[str] = []
         for key, raw in scope["headers"]:
             if key == self.forwarded_header:
-                if forwarded is None:
-                    forwarded = []
                 forwarded.append(raw.decode("latin-1"))  # every line, in order
             elif key == b"x-request-id" and incoming_id is None:
                 incoming_id = raw.decode("latin-1")
@@ -79,8 +77,9 @@ class RequestMiddleware:
         )
         token = request_id_var.set(request_id)
         peer = scope["client"][0] if scope.get("client") else None
-        chain = forwarded_chain(self.forwarded_header_name, forwarded) if forwarded else ()
-        client_ip = self.trusted_proxies.client_ip(peer, chain)
+        client_ip = self.trusted_proxies.client_ip(
+            peer, forwarded_chain(self.forwarded_header_name, forwarded)
+        )
         scope.setdefault("state", {})["client_ip"] = client_ip
         scope["state"]["request_id"] = request_id
         method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
